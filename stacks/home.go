@@ -1,22 +1,29 @@
 package stacks
 
-import "github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+import (
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
-// Home is the home-lab program: it loads and validates the whole stack
-// configuration before declaring anything, so a bad stack fails preview with
-// every problem and changes nothing, then wires the components.
+	"github.com/homeslice/homelab/components/remotenode"
+)
+
+// Home is the home-lab program. It loads and validates the whole stack
+// configuration, then reads the facts of every host, before declaring
+// anything: a bad stack, an unreachable host or an unpinned host key fails
+// the run with every problem and changes nothing. Then it wires the
+// components.
 func Home(ctx *pulumi.Context) error {
+	return home(ctx, remotenode.Gather)
+}
+
+func home(ctx *pulumi.Context, probe Probe) error {
 	cfg, err := Load(ctx)
 	if err != nil {
 		return err
 	}
-	return wire(ctx, cfg)
-}
-
-// wire declares the components in dependency order. Components are added
-// here as they land (RemoteNode first); until then a valid stack declares
-// nothing.
-func wire(ctx *pulumi.Context, cfg *Config) error {
-	_, _ = ctx, cfg
-	return nil
+	facts, err := gatherFacts(cfg, probe)
+	if err != nil {
+		return err
+	}
+	_, err = provisionNodes(ctx, cfg, facts)
+	return err
 }

@@ -1,7 +1,15 @@
 package stacks
 
 import (
+	"context"
+	"fmt"
+	"strings"
 	"testing"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/homeslice/homelab/components/remotenode"
 
 	"github.com/homeslice/homelab/internal/pulumitest"
 	"github.com/stretchr/testify/assert"
@@ -22,9 +30,84 @@ func (h *homeStack) options(t testing.TB) pulumitest.Options {
 	return o
 }
 
+// fakeFacts answers a probe with converged-looking facts for every target,
+// and records the targets it was asked about.
+type fakeFacts struct {
+	targets []remotenode.Target
+	err     error
+}
+
+func (f *fakeFacts) probe(_ context.Context, targets []remotenode.Target, _ remotenode.ProbeOptions) ([]*remotenode.Facts, error) {
+	f.targets = targets
+	if f.err != nil {
+		return nil, f.err
+	}
+	var out []*remotenode.Facts
+	for i, t := range targets {
+		out = append(out, &remotenode.Facts{
+			MachineID: fmt.Sprintf("%032d", i+1), OSID: "ubuntu", OSVersion: "24.04", Arch: "x86_64",
+			NetworkStack: remotenode.StackNetplan, Interface: "enp1s0", MAC: fmt.Sprintf("52:54:00:00:00:%02d", i+1),
+			Addresses: []string{t.Addresses[0] + "/24"}, ReachedAt: t.Addresses[0],
+		})
+	}
+	return out, nil
+}
+
+func (f *fakeFacts) run(ctx *pulumi.Context) error { return home(ctx, f.probe) }
+
 func TestHomeWithExampleStack(t *testing.T) {
-	res := pulumitest.Run(t, Home, loadHome(t).options(t))
+	f := &fakeFacts{}
+	res := pulumitest.Run(t, f.run, loadHome(t).options(t))
 	require.NoError(t, res.Err)
+	require.Len(t, f.targets, 3)
+	assert.Equal(t, []string{"192.168.1.21", "192.168.1.121"}, f.targets[0].Addresses, "static address first, then the install-time one")
+	assert.Len(t, res.ByType("homelab:index:RemoteNode"), 3)
+	assert.Len(t, res.ByType("command:remote:Command"), 9)
+	assert.Empty(t, res.ByType("pulumi:pulumi:StackReference"), "no node is down: no self-reference")
+
+	base := res.Get(t, "command:remote:Command", "node2-base")
+	assert.Contains(t, base.InputString("create"), "192.168.1.23 node3", "the hosts block lists every node")
+	assert.Contains(t, base.InputString("create"), "192.168.1.5 nas.home.arpa")
+	assert.Contains(t, base.InputString("create"), "smartmontools")
+}
+
+func TestHomeStopsBeforeAnythingWhenAProbeFails(t *testing.T) {
+	f := &fakeFacts{err: &remotenode.PinError{Nodes: []remotenode.PinNeeded{{Index: 1, Name: "node2", Address: "192.168.1.22", Key: "ssh-ed25519 AAAA"}}}}
+	res := pulumitest.Run(t, f.run, loadHome(t).options(t))
+	require.Error(t, res.Err)
+	assert.Contains(t, res.Err.Error(), "pulumi config set --path 'nodes[1].hostKey' 'ssh-ed25519 AAAA'")
+	assert.Empty(t, res.Resources)
+}
+
+func TestDownNodeIsNotProbed(t *testing.T) {
+	h := loadHome(t)
+	at(h.values, "nodes", 2)["down"] = true
+	f := &fakeFacts{}
+	o := h.options(t)
+	o.Outputs = func(a pulumi.MockResourceArgs) resource.PropertyMap {
+		if a.TypeToken == "pulumi:pulumi:StackReference" {
+			return resource.PropertyMap{"outputs": resource.NewProperty(resource.PropertyMap{
+				"provisionedNodes": resource.NewProperty([]resource.PropertyValue{
+					resource.NewProperty("node1"), resource.NewProperty("node2"), resource.NewProperty("node3"),
+				}),
+			})}
+		}
+		return nil
+	}
+	res := pulumitest.Run(t, f.run, o)
+	require.NoError(t, res.Err)
+	require.Len(t, f.targets, 2, "the down node is not dialled")
+	ref := res.ByType("pulumi:pulumi:StackReference")
+	require.Len(t, ref, 1)
+	assert.Equal(t, "organization/homelab/test", ref[0].InputString("name"))
+	kept := 0
+	for _, c := range res.ByType("command:remote:Command") {
+		if strings.HasPrefix(c.Name, "node3-") {
+			kept++
+			assert.Contains(t, c.Request.GetIgnoreChanges(), "triggers", c.Name)
+		}
+	}
+	assert.Equal(t, 3, kept, "a provisioned down node keeps its steps, every input ignored")
 }
 
 func TestHomeBadStackDeclaresNothing(t *testing.T) {

@@ -23,7 +23,7 @@ type Source interface {
 type contextSource struct{ ctx *pulumi.Context }
 
 func (s contextSource) Get(key string) (string, bool) { return s.ctx.GetConfig(Namespace + ":" + key) }
-func (s contextSource) IsSecret(key string) bool     { return s.ctx.IsConfigSecret(Namespace + ":" + key) }
+func (s contextSource) IsSecret(key string) bool      { return s.ctx.IsConfigSecret(Namespace + ":" + key) }
 
 // Load reads, defaults and validates the stack configuration of a program.
 func Load(ctx *pulumi.Context) (*Config, error) {

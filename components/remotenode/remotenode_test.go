@@ -1,0 +1,160 @@
+package remotenode
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/homeslice/homelab/internal/pulumitest"
+)
+
+const (
+	cmdType   = "command:remote:Command"
+	secretKey = "-----BEGIN OPENSSH PRIVATE KEY-----\nnot-a-real-key\n-----END OPENSSH PRIVATE KEY-----\n"
+	pin       = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMXIM4c2i6nfeDVl5bQtxvs0RVaRV0ZCGTYzdzS8uVnV"
+)
+
+func facts(stack string) *Facts {
+	return &Facts{
+		MachineID: "0123456789abcdef0123456789abcdef", Hostname: "debian", OSID: "debian", OSVersion: "12",
+		Arch: "x86_64", NetworkStack: stack, Interface: "eth0", MAC: "02:42:0a:00:00:05",
+		Addresses: []string{"10.0.0.5/24"}, Markers: map[string]Marker{},
+	}
+}
+
+func args(f *Facts) *RemoteNodeArgs {
+	return &RemoteNodeArgs{
+		Address: "10.0.0.5", Port: 22, User: "ubuntu", HostKey: pin,
+		StaticAddress: "10.0.0.21/24", Gateway: "10.0.0.1", DNS: []string{"10.0.0.1"},
+		Hostname: "node1", Hosts: []HostEntry{{IP: "10.0.0.21", Name: "node1"}},
+		Journald: Journald{Storage: "volatile", SystemMaxUse: "64M"},
+		Facts:    f,
+	}
+}
+
+// run declares one RemoteNode with a secret private key and returns what it declared.
+func run(t *testing.T, a *RemoteNodeArgs) *pulumitest.Result {
+	t.Helper()
+	res := pulumitest.Run(t, func(ctx *pulumi.Context) error {
+		a.PrivateKey = pulumi.ToSecret(pulumi.String(secretKey)).(pulumi.StringOutput)
+		_, err := NewRemoteNode(ctx, "node1", a)
+		return err
+	}, pulumitest.Options{})
+	require.NoError(t, res.Err)
+	return res
+}
+
+func TestGraphPerNetworkStack(t *testing.T) {
+	for _, stack := range []string{StackNetplan, StackNetworkd, StackNetworkManager, StackIfupdown} {
+		t.Run(stack, func(t *testing.T) {
+			res := run(t, args(facts(stack)))
+			cmds := res.ByType(cmdType)
+			var names []string
+			for _, c := range cmds {
+				names = append(names, c.Name)
+			}
+			assert.Equal(t, []string{"node1-static-ip", "node1-confirm-ip", "node1-base"}, names)
+
+			plan, err := planFor(stack, "eth0")
+			require.NoError(t, err)
+			ip := res.Get(t, cmdType, "node1-static-ip")
+			assert.Contains(t, ip.InputString("create"), plan.ConfigPath)
+			assert.Contains(t, ip.InputString("create"), "10.0.0.21/24")
+			assert.Equal(t, "10.0.0.5", ip.InputString("connection.host"), "static-ip dials the install-time address")
+			assert.Equal(t, "10.0.0.21", res.Get(t, cmdType, "node1-confirm-ip").InputString("connection.host"))
+			assert.Equal(t, "10.0.0.21", res.Get(t, cmdType, "node1-base").InputString("connection.host"))
+		})
+	}
+}
+
+func TestEveryCommandFollowsTheInvariants(t *testing.T) {
+	a := args(facts(StackNetplan))
+	a.UpgradeEpoch = 2
+	res := run(t, a)
+	cmds := res.ByType(cmdType)
+	require.Len(t, cmds, 4)
+	for _, c := range cmds {
+		t.Run(c.Name, func(t *testing.T) {
+			triggers, ok := c.Input("triggers")
+			require.True(t, ok)
+			assert.Contains(t, fmt.Sprint(triggers), "machine-id=0123456789abcdef0123456789abcdef", "invariant 2")
+			_, hasDelete := c.Input("delete")
+			assert.False(t, hasDelete, "invariant 3: no delete script")
+			assert.Equal(t, pin, c.InputString("connection.hostKey"), "invariant 5: pinned host key on every connection")
+			assert.True(t, c.IsSecret("connection.privateKey"))
+			prev, ok := c.Input("addPreviousOutputInEnv")
+			require.True(t, ok)
+			assert.False(t, prev.BoolValue())
+			_, hasEnv := c.Input("environment")
+			assert.False(t, hasEnv, "no environment: sshd drops it without AcceptEnv")
+			for _, field := range []string{"create", "update", "stdin"} {
+				assert.NotContains(t, c.InputString(field), "PRIVATE KEY", "invariant 4: no secret in %s", field)
+			}
+			assert.True(t, strings.HasPrefix(c.InputString("create"), "sudo -n bash -c "))
+			assert.Equal(t, "urn:pulumi:test::homelab::homelab:index:RemoteNode::node1", c.Parent())
+		})
+	}
+	up := res.Get(t, cmdType, "node1-upgrade")
+	assert.Contains(t, fmt.Sprint(up.Inputs["triggers"]), "epoch=2")
+}
+
+func TestDependencyChain(t *testing.T) {
+	res := run(t, args(facts(StackNetplan)))
+	urn := func(n string) string {
+		return "urn:pulumi:test::homelab::homelab:index:RemoteNode$" + cmdType + "::" + n
+	}
+	assert.Contains(t, res.Get(t, cmdType, "node1-confirm-ip").Request.GetDependencies(), urn("node1-static-ip"))
+	assert.Contains(t, res.Get(t, cmdType, "node1-base").Request.GetDependencies(), urn("node1-confirm-ip"))
+}
+
+func TestRedo(t *testing.T) {
+	f := facts(StackNetplan)
+	assert.Equal(t, 0, redo(f, StepBase, true), "fresh host")
+	f.Markers[StepBase] = Marker{State: "applied", Hash: "h", Redo: 3, Intact: true}
+	assert.Equal(t, 3, redo(f, StepBase, true), "converged: no change")
+	f.Markers[StepBase] = Marker{State: "applied", Hash: "h", Redo: 3, Intact: false}
+	assert.Equal(t, 4, redo(f, StepBase, true), "edited by hand: re-run")
+	f.Markers[StepStaticIP] = Marker{State: "rolledback", Hash: "h", Redo: 0, Intact: true}
+	assert.Equal(t, 1, redo(f, StepStaticIP, false), "rolled back: re-run")
+	f.Markers[StepStaticIP] = Marker{State: "applied", Hash: "h", Redo: 1, Intact: true}
+	assert.Equal(t, 2, redo(f, StepStaticIP, false), "address gone: re-run")
+}
+
+func TestRolledBackAddressReplacesTheStaticIPSteps(t *testing.T) {
+	f := facts(StackNetplan)
+	f.Markers[StepStaticIP] = Marker{State: "rolledback", Hash: "x", Redo: 0, Intact: true}
+	res := run(t, args(f))
+	for _, n := range []string{"node1-static-ip", "node1-confirm-ip"} {
+		assert.Contains(t, fmt.Sprint(res.Get(t, cmdType, n).Inputs["triggers"]), "redo=1", n)
+	}
+	assert.Contains(t, fmt.Sprint(res.Get(t, cmdType, "node1-base").Inputs["triggers"]), "redo=0")
+}
+
+func TestDownNode(t *testing.T) {
+	a := args(nil)
+	a.Down = true
+	res := run(t, a)
+	assert.Empty(t, res.ByType(cmdType), "a down node never provisioned declares nothing")
+
+	a = args(nil)
+	a.Down, a.Provisioned = true, true
+	res = run(t, a)
+	cmds := res.ByType(cmdType)
+	require.Len(t, cmds, 3, "a provisioned down node keeps its steps in the stack")
+	for _, c := range cmds {
+		assert.Subset(t, c.Request.GetIgnoreChanges(), []string{"create", "triggers", "connection"}, c.Name)
+	}
+}
+
+func TestUnsupportedStackFails(t *testing.T) {
+	res := pulumitest.Run(t, func(ctx *pulumi.Context) error {
+		_, err := NewRemoteNode(ctx, "node1", args(facts("wicked")))
+		return err
+	}, pulumitest.Options{})
+	require.Error(t, res.Err)
+	assert.Contains(t, res.Err.Error(), `node1: network stack "wicked" is not supported`)
+}

@@ -1,0 +1,183 @@
+package remotenode
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"embed"
+	"encoding/hex"
+	"fmt"
+	"text/template"
+
+	"github.com/homeslice/homelab/internal/shell"
+)
+
+//go:embed scripts/facts.sh
+var factsScript string
+
+//go:embed scripts/lib.sh
+var libScript string
+
+//go:embed scripts/*.tmpl scripts/net/*.tmpl
+var templateFS embed.FS
+
+// templates are parsed once at start-up: a broken template fails every test
+// rather than a deploy.
+var templates = template.Must(template.New("").Funcs(template.FuncMap{"q": shell.Quote}).
+	ParseFS(templateFS, "scripts/*.tmpl", "scripts/net/*.tmpl"))
+
+// Step names: the suffix of each command's resource name and the name of its
+// marker on the host.
+const (
+	StepStaticIP  = "static-ip"
+	StepConfirmIP = "confirm-ip"
+	StepBase      = "base"
+	StepUpgrade   = "upgrade"
+)
+
+// script is a rendered step: its body and the hash of that body, which the
+// step records on the host.
+type script struct {
+	Step string
+	Body string
+	Hash string
+}
+
+// render executes a template; a failure is a programming error.
+func render(name string, data any) string {
+	var b bytes.Buffer
+	if err := templates.ExecuteTemplate(&b, name, data); err != nil {
+		panic(fmt.Sprintf("remotenode: rendering %s: %v", name, err))
+	}
+	return b.String()
+}
+
+// newScript renders a step's template into a script body hashed without its
+// redo counter, so the hash says what the step applies, not how often.
+func newScript(step, tmpl string, data any) script {
+	body := render(tmpl, data)
+	sum := sha256.Sum256([]byte(body))
+	return script{Step: step, Body: body, Hash: hex.EncodeToString(sum[:8])}
+}
+
+// command returns the full command line for a run with the given redo
+// counter: lib.sh, the step's identity, then the body, run as root.
+func (s script) command(redo int) string {
+	return shell.Sudo("homelab-"+s.Step, s.text(redo))
+}
+
+// text is the whole script as it runs on the host, for shellcheck in tests.
+func (s script) text(redo int) string {
+	return "#!/usr/bin/env bash\n" + libScript +
+		fmt.Sprintf("step_name=%s\nstep_hash=%s\nstep_redo=%d\n", s.Step, s.Hash, redo) + s.Body
+}
+
+// netConfig is what a network stack needs to give an interface its address.
+type netConfig struct {
+	Interface string
+	MAC       string
+	Address   string // CIDR
+	Gateway   string
+	DNS       []string
+}
+
+// stackPlan is how one network stack is configured and applied.
+type stackPlan struct {
+	ConfigPath string
+	Mode       string
+	Template   string
+	// AsideGlobs are other files that would configure the interface too; the
+	// step moves them into its backup.
+	AsideGlobs []string
+	Apply      string
+	// RollbackApply re-applies after the previous files are restored.
+	RollbackApply string
+}
+
+func planFor(stack, iface string) (stackPlan, error) {
+	switch stack {
+	case StackNetplan:
+		return stackPlan{
+			ConfigPath: "/etc/netplan/60-homelab.yaml", Mode: "0600", Template: "netplan.yaml.tmpl",
+			AsideGlobs: []string{"/etc/netplan/*.yaml", "/etc/netplan/*.yml"},
+			Apply:      "netplan apply", RollbackApply: "netplan apply",
+		}, nil
+	case StackNetworkd:
+		return stackPlan{
+			ConfigPath: "/etc/systemd/network/10-homelab-" + iface + ".network", Mode: "0644", Template: "networkd.network.tmpl",
+			Apply:         "networkctl reload && networkctl reconfigure " + shell.Quote(iface),
+			RollbackApply: "networkctl reload && networkctl reconfigure " + shell.Quote(iface),
+		}, nil
+	case StackNetworkManager:
+		return stackPlan{
+			ConfigPath: "/etc/NetworkManager/system-connections/homelab-" + iface + ".nmconnection", Mode: "0600",
+			Template:      "networkmanager.nmconnection.tmpl",
+			Apply:         "nmcli connection reload && nmcli connection up " + shell.Quote("homelab-"+iface),
+			RollbackApply: "nmcli connection reload && nmcli device connect " + shell.Quote(iface),
+		}, nil
+	case StackIfupdown:
+		return stackPlan{
+			ConfigPath: "/etc/network/interfaces", Mode: "0644", Template: "ifupdown.interfaces.tmpl",
+			Apply:         "ifdown --force " + shell.Quote(iface) + " || true; ip -4 addr flush dev " + shell.Quote(iface) + "; ifup " + shell.Quote(iface),
+			RollbackApply: "ifdown --force " + shell.Quote(iface) + " || true; ip -4 addr flush dev " + shell.Quote(iface) + "; ifup " + shell.Quote(iface),
+		}, nil
+	}
+	return stackPlan{}, fmt.Errorf("network stack %q is not supported", stack)
+}
+
+// staticIPData feeds static-ip.sh.tmpl.
+type staticIPData struct {
+	stackPlan
+	netConfig
+	Step            string
+	Stack           string
+	Config          string
+	DeadlineSeconds int
+}
+
+func staticIPScript(stack string, nc netConfig, deadlineSeconds int) (script, error) {
+	plan, err := planFor(stack, nc.Interface)
+	if err != nil {
+		return script{}, err
+	}
+	d := staticIPData{
+		stackPlan: plan, netConfig: nc, Step: StepStaticIP, Stack: stack,
+		Config: render(plan.Template, nc), DeadlineSeconds: deadlineSeconds,
+	}
+	return newScript(StepStaticIP, "static-ip.sh.tmpl", d), nil
+}
+
+func confirmIPScript(nc netConfig) script {
+	return newScript(StepConfirmIP, "confirm-ip.sh.tmpl", struct {
+		netConfig
+		StaticStep string
+	}{nc, StepStaticIP})
+}
+
+// HostEntry is one line of the managed /etc/hosts block.
+type HostEntry struct {
+	IP   string
+	Name string
+}
+
+// Journald configures the journald drop-in.
+type Journald struct {
+	Storage      string // volatile, persistent or auto
+	SystemMaxUse string // 64M
+}
+
+// BasePackages are installed on every node: what later steps need to add apt
+// repositories and fetch over HTTPS.
+var BasePackages = []string{"ca-certificates", "curl", "gnupg"}
+
+func baseScript(hostname string, hosts []HostEntry, j Journald, packages []string) script {
+	return newScript(StepBase, "base.sh.tmpl", struct {
+		Hostname string
+		Hosts    []HostEntry
+		Journald Journald
+		Packages []string
+	}{hostname, hosts, j, packages})
+}
+
+func upgradeScript(epoch int) script {
+	return newScript(StepUpgrade, "upgrade.sh.tmpl", struct{ Epoch string }{fmt.Sprint(epoch)})
+}

@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# facts: what the host is, read-only, as one JSON object on stdout.
+# Run as root (sudo) so the checksums of root-only managed files can be read.
+set -euo pipefail
+
+# json prints its argument as a JSON string.
+json() {
+  local v=${1//\\/\\\\}
+  v=${v//\"/\\\"}
+  v=${v//$'\n'/\\n}
+  v=${v//$'\t'/\\t}
+  v=${v//$'\r'/\\r}
+  printf '"%s"' "$v"
+}
+
+machine_id=$(tr -d '[:space:]' </etc/machine-id 2>/dev/null || true)
+host_name=$(cat /proc/sys/kernel/hostname)
+# os-release is parsed, not sourced: it is data, not a script to run as root.
+os_release() { sed -n "s/^$1=//p" /etc/os-release | tr -d '"' | head -n 1; }
+os_id=$(os_release ID)
+os_version=$(os_release VERSION_ID)
+arch=$(uname -m)
+
+# The stack that owns the network configuration. Checked in this order so a
+# host keeps the same answer after this project has configured it.
+stack=""
+if compgen -G '/etc/netplan/*.yaml' >/dev/null && command -v netplan >/dev/null; then
+  stack=netplan
+elif systemctl is-active --quiet NetworkManager 2>/dev/null; then
+  stack=networkmanager
+elif systemctl is-active --quiet systemd-networkd 2>/dev/null && compgen -G '/etc/systemd/network/*.network' >/dev/null; then
+  stack=networkd
+elif [[ -f /etc/network/interfaces ]] && command -v ifup >/dev/null; then
+  stack=ifupdown
+fi
+
+iface=$(ip -4 route show default 2>/dev/null | awk '{for (i = 1; i < NF; i++) if ($i == "dev") { print $(i + 1); exit }}')
+mac=""
+addresses=""
+if [[ -n $iface ]]; then
+  mac=$(cat "/sys/class/net/$iface/address" 2>/dev/null || true)
+  while read -r a; do
+    addresses+="${addresses:+,}$(json "$a")"
+  done < <(ip -4 -o addr show dev "$iface" 2>/dev/null | awk '{print $4}')
+fi
+
+snap_installed=false
+snap_version=""
+snap_channel=""
+if command -v snap >/dev/null && row=$(snap list microk8s 2>/dev/null | awk 'NR == 2'); then
+  if [[ -n $row ]]; then
+    snap_installed=true
+    snap_version=$(awk '{print $2}' <<<"$row")
+    snap_channel=$(awk '{print $4}' <<<"$row")
+  fi
+fi
+
+# Step markers, written by each provisioning step: what it applied and a
+# checksum of the files it manages, so an effect undone by hand shows here.
+markers=""
+for m in /var/lib/homelab/steps/*; do
+  [[ -f $m ]] || continue
+  state="" hash="" redo=0 sum="" files=""
+  while IFS='=' read -r k v; do
+    case $k in
+    state) state=$v ;;
+    hash) hash=$v ;;
+    redo) redo=$v ;;
+    sum) sum=$v ;;
+    files) files=$v ;;
+    esac
+  done <"$m"
+  [[ $redo =~ ^[0-9]+$ ]] || redo=0
+  current=""
+  if [[ -n $files ]]; then
+    read -r -a list <<<"$files"
+    current=$(for f in "${list[@]}"; do
+      if [[ -f $f ]]; then sha256sum <"$f"; else echo missing; fi
+    done | sha256sum | awk '{print $1}')
+  fi
+  intact=false
+  [[ -n $sum && $current == "$sum" ]] && intact=true
+  markers+="${markers:+,}$(json "$(basename "$m")"):{\"state\":$(json "$state"),\"hash\":$(json "$hash"),\"redo\":$redo,\"intact\":$intact}"
+done
+
+printf '{"machineId":%s,"hostname":%s,"osId":%s,"osVersion":%s,"arch":%s,' \
+  "$(json "$machine_id")" "$(json "$host_name")" "$(json "$os_id")" "$(json "$os_version")" "$(json "$arch")"
+printf '"networkStack":%s,"interface":%s,"mac":%s,"addresses":[%s],' \
+  "$(json "$stack")" "$(json "$iface")" "$(json "$mac")" "$addresses"
+printf '"microk8s":{"installed":%s,"version":%s,"channel":%s},"markers":{%s}}\n' \
+  "$snap_installed" "$(json "$snap_version")" "$(json "$snap_channel")" "$markers"

@@ -1,0 +1,86 @@
+package remotenode
+
+import (
+	"flag"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+var testNet = netConfig{Interface: "eth0", MAC: "02:42:0a:00:00:05", Address: "10.0.0.21/24", Gateway: "10.0.0.1", DNS: []string{"10.0.0.1", "9.9.9.9"}}
+
+// shellcheck runs the real shellcheck on a whole script.
+func shellcheck(t *testing.T, name, text string) {
+	t.Helper()
+	if _, err := exec.LookPath("shellcheck"); err != nil {
+		t.Fatal("shellcheck is not installed (apt-get install shellcheck); .ci/run installs it")
+	}
+	cmd := exec.Command("shellcheck", "--shell=bash", "--severity=style", "-")
+	cmd.Stdin = strings.NewReader(text)
+	out, err := cmd.CombinedOutput()
+	assert.NoError(t, err, "shellcheck %s:\n%s", name, out)
+}
+
+func TestScriptsPassShellcheck(t *testing.T) {
+	scripts := map[string]string{
+		"facts":   factsScript,
+		"confirm": confirmIPScript(testNet).text(0),
+		"base":    baseScript("node1", []HostEntry{{IP: "10.0.0.21", Name: "node1"}, {IP: "10.0.0.22", Name: "node2"}}, Journald{Storage: "volatile", SystemMaxUse: "64M"}, append(BasePackages, "htop")).text(2),
+		"upgrade": upgradeScript(3).text(0),
+	}
+	for _, stack := range []string{StackNetplan, StackNetworkd, StackNetworkManager, StackIfupdown} {
+		s, err := staticIPScript(stack, testNet, 180)
+		require.NoError(t, err)
+		scripts["static-ip-"+stack] = s.text(1)
+	}
+	for name, text := range scripts {
+		t.Run(name, func(t *testing.T) {
+			shellcheck(t, name, text)
+			lines := strings.Split(strings.TrimSpace(text), "\n")
+			assert.Contains(t, text, "set -euo pipefail")
+			if name != "facts" {
+				assert.Equal(t, "finish", strings.TrimSpace(lines[len(lines)-1]), "a step ends by saying changed or unchanged")
+			}
+		})
+	}
+}
+
+// TestNetworkConfigGolden pins the rendered configuration of every stack;
+// run with -update after an intended change and review the diff.
+func TestNetworkConfigGolden(t *testing.T) {
+	for _, stack := range []string{StackNetplan, StackNetworkd, StackNetworkManager, StackIfupdown} {
+		t.Run(stack, func(t *testing.T) {
+			plan, err := planFor(stack, testNet.Interface)
+			require.NoError(t, err)
+			got := render(plan.Template, testNet)
+			golden := filepath.Join("testdata", stack+".golden")
+			if *update {
+				require.NoError(t, os.WriteFile(golden, []byte(got), 0o644))
+			}
+			want, err := os.ReadFile(golden)
+			require.NoError(t, err)
+			assert.Equal(t, string(want), got)
+		})
+	}
+}
+
+func TestHashIgnoresRedoButNotContent(t *testing.T) {
+	a := baseScript("node1", nil, Journald{Storage: "volatile", SystemMaxUse: "64M"}, BasePackages)
+	b := baseScript("node1", nil, Journald{Storage: "volatile", SystemMaxUse: "32M"}, BasePackages)
+	assert.NotEqual(t, a.Hash, b.Hash)
+	assert.NotEqual(t, a.command(0), a.command(1))
+	assert.Contains(t, a.command(4), "step_redo=4")
+	assert.Equal(t, a.Hash, baseScript("node1", nil, Journald{Storage: "volatile", SystemMaxUse: "64M"}, BasePackages).Hash)
+}
+
+func TestHostileValuesStayQuoted(t *testing.T) {
+	s := baseScript("node1", nil, Journald{Storage: "volatile", SystemMaxUse: "64M"}, []string{"x'; rm -rf / #"})
+	assert.Contains(t, s.Body, `'x'\''; rm -rf / #'`)
+}

@@ -1,0 +1,148 @@
+package stacks
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"slices"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+	"golang.org/x/crypto/ssh"
+
+	"github.com/homeslice/homelab/components/remotenode"
+)
+
+// Probe reads the facts of hosts; remotenode.Gather in a program, a stand-in
+// in mock tests, which cannot dial hosts.
+type Probe func(ctx context.Context, targets []remotenode.Target, o remotenode.ProbeOptions) ([]*remotenode.Facts, error)
+
+// provisionedOutput is the stack output listing the nodes whose steps are in
+// the stack. A node marked down keeps its steps only if it is listed: a
+// program cannot read its own state, but it can read its last outputs.
+const provisionedOutput = "provisionedNodes"
+
+// gatherFacts probes every node that is up, in parallel, before anything is
+// declared: an unreachable host or an unpinned key stops the run here.
+func gatherFacts(cfg *Config, probe Probe) (map[string]*remotenode.Facts, error) {
+	signer, err := ssh.ParsePrivateKey([]byte(cfg.Secrets.SSHPrivateKey))
+	if err != nil {
+		return nil, fmt.Errorf("reading sshPrivateKey: %w", err)
+	}
+	var targets []remotenode.Target
+	for i, n := range cfg.Nodes {
+		if n.Down {
+			continue
+		}
+		targets = append(targets, remotenode.Target{
+			Index: i, Name: n.Name,
+			Addresses: []string{staticAddr(n), n.Address},
+			Port:      n.Port, User: n.User, Signer: signer, HostKey: n.HostKey,
+		})
+	}
+	facts, err := probe(context.Background(), targets, remotenode.ProbeOptions{})
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]*remotenode.Facts{}
+	for i, t := range targets {
+		out[t.Name] = facts[i]
+	}
+	return out, nil
+}
+
+// provisionNodes declares a RemoteNode per configured node.
+func provisionNodes(ctx *pulumi.Context, cfg *Config, facts map[string]*remotenode.Facts) ([]*remotenode.RemoteNode, error) {
+	provisioned, err := lastProvisioned(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	privateKey := pulumi.ToSecret(pulumi.String(cfg.Secrets.SSHPrivateKey)).(pulumi.StringOutput)
+	hosts := hostEntries(cfg)
+
+	var nodes []*remotenode.RemoteNode
+	var keep []string
+	var lastUpgrade pulumi.Resource
+	for i, n := range cfg.Nodes {
+		args := &remotenode.RemoteNodeArgs{
+			Index: i, Address: n.Address, Port: n.Port, User: n.User,
+			PrivateKey: privateKey, HostKey: n.HostKey,
+			StaticAddress: n.StaticAddress, Gateway: n.Gateway, DNS: n.DNS,
+			Hostname: n.Name, Hosts: hosts,
+			Journald:      remotenode.Journald{Storage: cfg.System.Journald.Storage, SystemMaxUse: cfg.System.Journald.SystemMaxUse},
+			ExtraPackages: cfg.System.ExtraPackages,
+			UpgradeEpoch:  cfg.System.UpgradeEpoch,
+			Facts:         facts[n.Name],
+			Down:          n.Down,
+			Provisioned:   slices.Contains(provisioned, n.Name),
+		}
+		if lastUpgrade != nil {
+			args.UpgradeAfter = []pulumi.Resource{lastUpgrade}
+		}
+		node, err := remotenode.NewRemoteNode(ctx, n.Name, args)
+		if err != nil {
+			return nil, err
+		}
+		if node.Upgrade != nil {
+			lastUpgrade = node.Upgrade
+		}
+		if !n.Down || args.Provisioned {
+			keep = append(keep, n.Name)
+		}
+		nodes = append(nodes, node)
+	}
+	ctx.Export(provisionedOutput, pulumi.ToStringArray(keep))
+	return nodes, nil
+}
+
+// lastProvisioned reads provisionedNodes from this stack's last outputs. It
+// is read only when a node is down, so a healthy lab needs no self-reference.
+func lastProvisioned(ctx *pulumi.Context, cfg *Config) ([]string, error) {
+	if !slices.ContainsFunc(cfg.Nodes, func(n Node) bool { return n.Down }) {
+		return nil, nil
+	}
+	org := ctx.Organization()
+	if org == "" {
+		org = "organization"
+	}
+	ref, err := pulumi.NewStackReference(ctx, "last-outputs", &pulumi.StackReferenceArgs{
+		Name: pulumi.String(fmt.Sprintf("%s/%s/%s", org, ctx.Project(), ctx.Stack())),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("reading the stack's last outputs: %w", err)
+	}
+	d, err := ref.GetOutputDetails(provisionedOutput)
+	if err != nil {
+		return nil, fmt.Errorf("reading the stack's last outputs: %w", err)
+	}
+	var names []string
+	if list, ok := d.Value.([]any); ok {
+		for _, v := range list {
+			if s, ok := v.(string); ok {
+				names = append(names, s)
+			}
+		}
+	}
+	return names, nil
+}
+
+// hostEntries is the managed /etc/hosts block: every node on its static
+// address, then the extra entries of system.hosts.
+func hostEntries(cfg *Config) []remotenode.HostEntry {
+	var out []remotenode.HostEntry
+	for _, n := range cfg.Nodes {
+		out = append(out, remotenode.HostEntry{IP: staticAddr(n), Name: n.Name})
+	}
+	for _, name := range sortedMapKeys(cfg.System.Hosts) {
+		out = append(out, remotenode.HostEntry{IP: cfg.System.Hosts[name], Name: name})
+	}
+	return out
+}
+
+// staticAddr is the node's static address without its prefix length.
+func staticAddr(n Node) string {
+	p, err := netip.ParsePrefix(n.StaticAddress)
+	if err != nil {
+		return ""
+	}
+	return p.Addr().String()
+}
