@@ -65,6 +65,7 @@ type System struct {
 	ExtraPackages []string          `json:"extraPackages" doc:"Debian/Ubuntu packages installed on every node besides the base set"`
 	UpgradeEpoch  int               `json:"upgradeEpoch" default:"0" doc:"bump to upgrade the OS packages of every node, one node at a time"`
 	Hosts         map[string]string `json:"hosts" doc:"extra /etc/hosts entries, name to IPv4, in a managed block"`
+	IPConfirmTime string            `json:"ipConfirmTime" default:"3m" doc:"how long a new static address has to answer the confirm step before the host rolls it back (20s to 30m)"`
 }
 
 // Journald configures the journald drop-in.
@@ -200,6 +201,9 @@ func (c *Config) applyDefaults() {
 	}
 	if c.Cluster.Addons == nil {
 		c.Cluster.Addons = []Addon{{Name: "dns"}, {Name: "hostpath-storage"}}
+	}
+	if c.System.IPConfirmTime == "" {
+		c.System.IPConfirmTime = "3m"
 	}
 	if c.System.Journald.Storage == "" {
 		c.System.Journald.Storage = "volatile"

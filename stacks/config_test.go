@@ -215,6 +215,7 @@ func TestBadConfigurations(t *testing.T) {
 		}, "cluster.addons[3].name", `addon "dns" is listed twice`},
 		{"journald storage", func(h *homeStack) { at(h.values, "system", "journald")["storage"] = "disk" }, "system.journald.storage", "not volatile, persistent or auto"},
 		{"bool as word", func(h *homeStack) { at(h.values, "cluster")["ha"] = "yes" }, "cluster.ha", `expected true or false, got "yes"`},
+		{"confirm time too short", func(h *homeStack) { at(h.values, "system")["ipConfirmTime"] = "5s" }, "system.ipConfirmTime", "not a duration from 20s to 30m"},
 		{"controller version", func(h *homeStack) { at(h.values, "networkController")["version"] = "latest" }, "networkController.version", "not a version"},
 	}
 	require.GreaterOrEqual(t, len(cases), 25)

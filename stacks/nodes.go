@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"time"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 	"golang.org/x/crypto/ssh"
@@ -52,12 +53,13 @@ func gatherFacts(cfg *Config, probe Probe) (map[string]*remotenode.Facts, error)
 
 // provisionNodes declares a RemoteNode per configured node.
 func provisionNodes(ctx *pulumi.Context, cfg *Config, facts map[string]*remotenode.Facts) ([]*remotenode.RemoteNode, error) {
-	provisioned, err := lastProvisioned(ctx, cfg)
+	provisioned, err := lastProvisioned(ctx)
 	if err != nil {
 		return nil, err
 	}
 	privateKey := pulumi.ToSecret(pulumi.String(cfg.Secrets.SSHPrivateKey)).(pulumi.StringOutput)
 	hosts := hostEntries(cfg)
+	confirmTime, _ := time.ParseDuration(cfg.System.IPConfirmTime) // validated
 
 	var nodes []*remotenode.RemoteNode
 	var keep []string
@@ -74,6 +76,7 @@ func provisionNodes(ctx *pulumi.Context, cfg *Config, facts map[string]*remoteno
 			Facts:         facts[n.Name],
 			Down:          n.Down,
 			Provisioned:   slices.Contains(provisioned, n.Name),
+			RollbackAfter: confirmTime,
 		}
 		if lastUpgrade != nil {
 			args.UpgradeAfter = []pulumi.Resource{lastUpgrade}
@@ -94,12 +97,10 @@ func provisionNodes(ctx *pulumi.Context, cfg *Config, facts map[string]*remoteno
 	return nodes, nil
 }
 
-// lastProvisioned reads provisionedNodes from this stack's last outputs. It
-// is read only when a node is down, so a healthy lab needs no self-reference.
-func lastProvisioned(ctx *pulumi.Context, cfg *Config) ([]string, error) {
-	if !slices.ContainsFunc(cfg.Nodes, func(n Node) bool { return n.Down }) {
-		return nil, nil
-	}
+// lastProvisioned reads provisionedNodes from this stack's last outputs. The
+// reference is read on every run, not only while a node is down, so marking a
+// node down or up again adds or removes nothing in the stack.
+func lastProvisioned(ctx *pulumi.Context) ([]string, error) {
 	org := ctx.Organization()
 	if org == "" {
 		org = "organization"

@@ -293,6 +293,9 @@ func (v *validator) system() {
 			v.add(fmt.Sprintf("system.extraPackages[%d]", i), "%q is not a package name", pkg)
 		}
 	}
+	if d, err := time.ParseDuration(s.IPConfirmTime); err != nil || d < 20*time.Second || d > 30*time.Minute {
+		v.add("system.ipConfirmTime", "%q is not a duration from 20s to 30m", s.IPConfirmTime)
+	}
 	if s.UpgradeEpoch < 0 {
 		v.add("system.upgradeEpoch", "%d is negative", s.UpgradeEpoch)
 	}

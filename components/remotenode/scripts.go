@@ -99,11 +99,12 @@ func planFor(stack, iface string) (stackPlan, error) {
 		return stackPlan{
 			ConfigPath: "/etc/netplan/60-homelab.yaml", Mode: "0600", Template: "netplan.yaml.tmpl",
 			AsideGlobs: []string{"/etc/netplan/*.yaml", "/etc/netplan/*.yml"},
-			Apply:      "netplan apply", RollbackApply: "netplan apply",
+			Apply:      netplanApply(iface), RollbackApply: netplanApply(iface),
 		}, nil
 	case StackNetworkd:
 		return stackPlan{
-			ConfigPath: "/etc/systemd/network/10-homelab-" + iface + ".network", Mode: "0644", Template: "networkd.network.tmpl",
+			// networkd uses the first matching file in lexical order: 00- sorts first.
+			ConfigPath: "/etc/systemd/network/00-homelab-" + iface + ".network", Mode: "0644", Template: "networkd.network.tmpl",
 			Apply:         "networkctl reload && networkctl reconfigure " + shell.Quote(iface),
 			RollbackApply: "networkctl reload && networkctl reconfigure " + shell.Quote(iface),
 		}, nil
@@ -122,6 +123,15 @@ func planFor(stack, iface string) (stackPlan, error) {
 		}, nil
 	}
 	return stackPlan{}, fmt.Errorf("network stack %q is not supported", stack)
+}
+
+// netplanApply is `netplan apply`, except in a container: there /sys is
+// read-only, so netplan's `udevadm trigger` fails, and the generated networkd
+// configuration is loaded by networkd directly (the lab's test hosts are
+// containers; real hosts take the first branch).
+func netplanApply(iface string) string {
+	return "if systemd-detect-virt --quiet --container; then netplan generate && networkctl reload && networkctl reconfigure " +
+		shell.Quote(iface) + "; else netplan apply; fi"
 }
 
 // staticIPData feeds static-ip.sh.tmpl.

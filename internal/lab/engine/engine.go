@@ -1,0 +1,403 @@
+// Package engine runs Pulumi programs through the REAL Pulumi engine for the lab:
+// the pulumi CLI built by scripts/install-tools, driven by the Automation API with
+// inline programs (so no language host is needed), a local file backend, a
+// passphrase file, and a private PULUMI_HOME whose plugin directory holds this
+// project's doubles of the command and random plugins (internal/lab/doubles) and,
+// on request, the real kubernetes provider. Every event and every line of output is
+// kept so tests can assert on operations and on secrets not leaking.
+package engine
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/blang/semver"
+	"github.com/pulumi/pulumi/sdk/v3/go/auto"
+	"github.com/pulumi/pulumi/sdk/v3/go/auto/events"
+	"github.com/pulumi/pulumi/sdk/v3/go/auto/optpreview"
+	"github.com/pulumi/pulumi/sdk/v3/go/auto/optrefresh"
+	"github.com/pulumi/pulumi/sdk/v3/go/auto/optup"
+	"github.com/pulumi/pulumi/sdk/v3/go/common/apitype"
+	"github.com/pulumi/pulumi/sdk/v3/go/common/tokens"
+	"github.com/pulumi/pulumi/sdk/v3/go/common/workspace"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+)
+
+// Options shape a stack.
+type Options struct {
+	Project string // default "lab"
+	Stack   string // default "lab"
+	// Kubernetes installs the real kubernetes provider plugin too.
+	Kubernetes bool
+	// Env is added to the CLI's (and so the plugins') environment.
+	Env map[string]string
+}
+
+// Stack is one stack in its own backend, home and work directory.
+type Stack struct {
+	t     testing.TB
+	stack auto.Stack
+	// Dir holds backend/, home/, work/ and the passphrase file.
+	Dir string
+
+	cli, work, name string
+	env             []string
+
+	mu     sync.Mutex
+	events []events.EngineEvent
+	output bytes.Buffer
+}
+
+// Passphrase is the lab stacks' config passphrase (test data, not a secret).
+const Passphrase = "lab-passphrase"
+
+// New creates a stack for program, failing the test when a tool is missing.
+func New(t testing.TB, program pulumi.RunFunc, opts Options) *Stack {
+	t.Helper()
+	s, err := newStack(t, program, opts)
+	if err != nil {
+		t.Fatalf("lab engine: %v", err)
+	}
+	return s
+}
+
+func newStack(t testing.TB, program pulumi.RunFunc, opts Options) (*Stack, error) {
+	if opts.Project == "" {
+		opts.Project = "lab"
+	}
+	if opts.Stack == "" {
+		opts.Stack = "lab"
+	}
+	cli, err := PulumiCLI()
+	if err != nil {
+		return nil, err
+	}
+	dir := t.TempDir()
+	s := &Stack{t: t, Dir: dir}
+	home, backend, work := filepath.Join(dir, "home"), filepath.Join(dir, "backend"), filepath.Join(dir, "work")
+	for _, d := range []string{home, backend, work, filepath.Join(dir, "cli", "bin")} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return nil, err
+		}
+	}
+	// the Automation API wants <root>/bin/pulumi
+	if err := os.Symlink(cli, filepath.Join(dir, "cli", "bin", "pulumi")); err != nil {
+		return nil, err
+	}
+	pass := filepath.Join(dir, "passphrase")
+	if err := os.WriteFile(pass, []byte(Passphrase), 0o600); err != nil {
+		return nil, err
+	}
+
+	plugins, err := doubles()
+	if err != nil {
+		return nil, err
+	}
+	if err := installPlugin(home, "resource", "command", CommandVersion, filepath.Join(plugins, "pulumi-resource-command")); err != nil {
+		return nil, fmt.Errorf("installing the command double: %w", err)
+	}
+	if err := installPlugin(home, "resource", "random", RandomVersion, filepath.Join(plugins, "pulumi-resource-random")); err != nil {
+		return nil, fmt.Errorf("installing the random double: %w", err)
+	}
+	if opts.Kubernetes {
+		k8s, err := KubernetesProvider()
+		if err != nil {
+			return nil, err
+		}
+		if err := installPlugin(home, "resource", "kubernetes", KubernetesVersion, k8s); err != nil {
+			return nil, fmt.Errorf("installing the kubernetes provider: %w", err)
+		}
+	}
+
+	cmd, err := auto.NewPulumiCommand(&auto.PulumiCommandOptions{
+		Root:    filepath.Join(dir, "cli"),
+		Version: semver.MustParse(strings.TrimPrefix(PulumiVersion, "v")),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("pulumi CLI %s: %w", cli, err)
+	}
+	env := map[string]string{
+		"PULUMI_CONFIG_PASSPHRASE_FILE":               pass,
+		"PULUMI_SKIP_UPDATE_CHECK":                    "true",
+		"PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
+		"PULUMI_SKIP_CONFIRMATIONS":                   "true",
+		"PULUMI_HOME":                                 home,
+	}
+	for k, v := range opts.Env {
+		env[k] = v
+	}
+	ctx := context.Background()
+	st, err := auto.UpsertStackInlineSource(ctx, opts.Stack, opts.Project, program,
+		auto.Pulumi(cmd),
+		auto.PulumiHome(home),
+		auto.WorkDir(work),
+		auto.EnvVars(env),
+		auto.SecretsProvider("passphrase"),
+		auto.Project(workspace.Project{
+			Name:    tokens.PackageName(opts.Project),
+			Runtime: workspace.NewProjectRuntimeInfo("go", nil),
+			Backend: &workspace.ProjectBackend{URL: "file://" + backend},
+		}),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("creating stack %s: %w", opts.Stack, err)
+	}
+	s.stack = st
+	s.cli, s.work, s.name = cli, work, opts.Stack
+	s.env = os.Environ()
+	for k, v := range env {
+		s.env = append(s.env, k+"="+v)
+	}
+	return s, nil
+}
+
+// Step is one resource operation the engine reported.
+type Step struct {
+	Op   apitype.OpType
+	URN  string
+	Type string
+	Name string
+	// Diffs are the top-level keys that changed.
+	Diffs []string
+}
+
+// Result is what one engine operation did.
+type Result struct {
+	Steps  []Step
+	Output string // the CLI's progress output
+	Err    error
+}
+
+// Ops lists the operations on the resource called name, in order.
+func (r Result) Ops(name string) []apitype.OpType {
+	var ops []apitype.OpType
+	for _, s := range r.Steps {
+		if s.Name == name {
+			ops = append(ops, s.Op)
+		}
+	}
+	return ops
+}
+
+// Changed lists the names of resources with an operation other than "same",
+// "read" or "refresh".
+func (r Result) Changed() []string {
+	seen := map[string]bool{}
+	var names []string
+	for _, s := range r.Steps {
+		switch s.Op {
+		case apitype.OpSame, apitype.OpRead, apitype.OpRefresh:
+			continue
+		}
+		if !seen[s.Name] {
+			seen[s.Name] = true
+			names = append(names, s.Name)
+		}
+	}
+	return names
+}
+
+// run collects the events and output of one operation.
+func (s *Stack) run(op func(ch chan events.EngineEvent, out *bytes.Buffer) error) Result {
+	ch := make(chan events.EngineEvent)
+	var steps []Step
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for e := range ch {
+			s.mu.Lock()
+			s.events = append(s.events, e)
+			s.mu.Unlock()
+			if pre := e.ResourcePreEvent; pre != nil {
+				m := pre.Metadata
+				steps = append(steps, Step{Op: m.Op, URN: m.URN, Type: m.Type, Name: nameOf(m.URN), Diffs: m.Diffs})
+			}
+		}
+	}()
+	var out bytes.Buffer
+	err := op(ch, &out)
+	<-done
+	s.mu.Lock()
+	s.output.Write(out.Bytes())
+	s.mu.Unlock()
+	return Result{Steps: steps, Output: out.String(), Err: err}
+}
+
+func nameOf(urn string) string {
+	if i := strings.LastIndex(urn, "::"); i >= 0 {
+		return urn[i+2:]
+	}
+	return urn
+}
+
+// SetProgram replaces the inline program for the next operations.
+func (s *Stack) SetProgram(program pulumi.RunFunc) {
+	s.stack.Workspace().SetProgram(program)
+}
+
+// Up runs `pulumi up`.
+func (s *Stack) Up(ctx context.Context, opts ...optup.Option) Result {
+	return s.run(func(ch chan events.EngineEvent, out *bytes.Buffer) error {
+		_, err := s.stack.Up(ctx, append(opts, optup.EventStreams(ch), optup.ProgressStreams(out), optup.ErrorProgressStreams(out))...)
+		return err
+	})
+}
+
+// Preview runs `pulumi preview`.
+func (s *Stack) Preview(ctx context.Context, opts ...optpreview.Option) Result {
+	return s.run(func(ch chan events.EngineEvent, out *bytes.Buffer) error {
+		_, err := s.stack.Preview(ctx, append(opts, optpreview.EventStreams(ch), optpreview.ProgressStreams(out), optpreview.ErrorProgressStreams(out))...)
+		return err
+	})
+}
+
+// PreviewExpectNoChanges runs `pulumi preview --expect-no-changes`; Err is set
+// when the engine planned any change.
+func (s *Stack) PreviewExpectNoChanges(ctx context.Context) Result {
+	return s.Preview(ctx, optpreview.ExpectNoChanges())
+}
+
+// Refresh runs `pulumi refresh`.
+func (s *Stack) Refresh(ctx context.Context, opts ...optrefresh.Option) Result {
+	return s.run(func(ch chan events.EngineEvent, out *bytes.Buffer) error {
+		_, err := s.stack.Refresh(ctx, append(opts, optrefresh.EventStreams(ch), optrefresh.ProgressStreams(out), optrefresh.ErrorProgressStreams(out))...)
+		return err
+	})
+}
+
+// SetConfig runs `pulumi config set [--path] [--secret] key value`.
+func (s *Stack) SetConfig(ctx context.Context, path, value string, secret bool) error {
+	return s.stack.SetConfigWithOptions(ctx, path, auto.ConfigValue{Value: value, Secret: secret}, &auto.ConfigOptions{Path: true})
+}
+
+// Export is `pulumi stack export` as a user runs it: secrets stay encrypted.
+// (The Automation API's own export adds --show-secrets.)
+func (s *Stack) Export(ctx context.Context) ([]byte, error) {
+	cmd := exec.CommandContext(ctx, s.cli, "stack", "export", "--stack", s.name)
+	cmd.Dir, cmd.Env = s.work, s.env
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("pulumi stack export: %w: %s", err, stderr.String())
+	}
+	return out, nil
+}
+
+// BackendFiles is the content of every file in the state backend (checkpoints,
+// history, backups), concatenated.
+func (s *Stack) BackendFiles() ([]byte, error) {
+	var all bytes.Buffer
+	err := filepath.WalkDir(filepath.Join(s.Dir, "backend"), func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		if strings.HasSuffix(p, ".gz") {
+			zr, err := gzip.NewReader(bytes.NewReader(b))
+			if err != nil {
+				return err
+			}
+			if b, err = io.ReadAll(zr); err != nil {
+				return err
+			}
+		}
+		all.Write(b)
+		return nil
+	})
+	return all.Bytes(), err
+}
+
+// Outputs are the stack outputs.
+func (s *Stack) Outputs(ctx context.Context) (auto.OutputMap, error) {
+	return s.stack.Outputs(ctx)
+}
+
+// EventLog is every engine event seen so far, as JSON lines.
+func (s *Stack) EventLog() []byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var b bytes.Buffer
+	for _, e := range s.events {
+		line, err := json.Marshal(e.EngineEvent)
+		if err != nil {
+			continue
+		}
+		b.Write(line)
+		b.WriteByte('\n')
+	}
+	return b.Bytes()
+}
+
+// Diagnostics are the diagnostic events seen so far: what plugins and the engine
+// logged, status lines included.
+func (s *Stack) Diagnostics() []apitype.DiagnosticEvent {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var d []apitype.DiagnosticEvent
+	for _, e := range s.events {
+		if e.DiagnosticEvent != nil {
+			d = append(d, *e.DiagnosticEvent)
+		}
+	}
+	return d
+}
+
+// Output is all progress output seen so far.
+func (s *Stack) Output() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.output.String()
+}
+
+// AssertNoLeak fails the test when secret appears in plain text in the stack
+// export, the engine event log or the run output.
+func (s *Stack) AssertNoLeak(ctx context.Context, secret string) {
+	s.t.Helper()
+	if secret == "" {
+		s.t.Fatal("AssertNoLeak: empty secret")
+	}
+	export, err := s.Export(ctx)
+	if err != nil {
+		s.t.Fatalf("exporting: %v", err)
+	}
+	backend, err := s.BackendFiles()
+	if err != nil {
+		s.t.Fatalf("reading the backend: %v", err)
+	}
+	for where, text := range map[string][]byte{
+		"stack export": export, "state backend": backend, "event log": s.EventLog(), "run output": []byte(s.Output()),
+	} {
+		if bytes.Contains(text, []byte(secret)) {
+			i := bytes.Index(text, []byte(secret))
+			s.t.Errorf("secret in plain text in the %s: …%s…", where, text[max(0, i-300):min(len(text), i+100)])
+		}
+	}
+}
+
+// ErrContains reports whether err's text (the CLI's stderr included) contains want.
+func ErrContains(err error, want string) bool {
+	if err == nil {
+		return false
+	}
+	var ae interface{ Stderr() string }
+	if errors.As(err, &ae) && strings.Contains(ae.Stderr(), want) {
+		return true
+	}
+	return strings.Contains(err.Error(), want)
+}
