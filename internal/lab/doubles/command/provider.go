@@ -26,7 +26,7 @@ var schema string
 
 // Provider is the command plugin double's gRPC server.
 type Provider struct {
-	pulumirpc.UnimplementedResourceProviderServer
+	pb.Plugin
 	log pb.Logger
 }
 
@@ -35,31 +35,7 @@ func New(log pb.Logger) *Provider {
 	if log == nil {
 		log = pb.NopLogger{}
 	}
-	return &Provider{log: log}
-}
-
-func (p *Provider) GetPluginInfo(context.Context, *emptypb.Empty) (*pulumirpc.PluginInfo, error) {
-	return &pulumirpc.PluginInfo{Version: Version}, nil
-}
-
-func (p *Provider) GetSchema(context.Context, *pulumirpc.GetSchemaRequest) (*pulumirpc.GetSchemaResponse, error) {
-	return &pulumirpc.GetSchemaResponse{Schema: schema}, nil
-}
-
-func (p *Provider) CheckConfig(_ context.Context, req *pulumirpc.CheckRequest) (*pulumirpc.CheckResponse, error) {
-	return &pulumirpc.CheckResponse{Inputs: req.GetNews()}, nil
-}
-
-func (p *Provider) DiffConfig(context.Context, *pulumirpc.DiffRequest) (*pulumirpc.DiffResponse, error) {
-	return &pulumirpc.DiffResponse{Changes: pulumirpc.DiffResponse_DIFF_NONE}, nil
-}
-
-func (p *Provider) Configure(context.Context, *pulumirpc.ConfigureRequest) (*pulumirpc.ConfigureResponse, error) {
-	return &pulumirpc.ConfigureResponse{AcceptSecrets: true, SupportsPreview: true, AcceptResources: true}, nil
-}
-
-func (p *Provider) Cancel(context.Context, *emptypb.Empty) (*emptypb.Empty, error) {
-	return &emptypb.Empty{}, nil
+	return &Provider{Plugin: pb.Plugin{Version: Version, Schema: schema}, log: log}
 }
 
 func tokenOf(urn string) (string, error) {
