@@ -123,15 +123,15 @@ func NewRemoteNode(ctx *pulumi.Context, name string, args *RemoteNodeArgs, opts 
 	stepOpts := []pulumi.ResourceOption{pulumi.Parent(n)}
 	if args.Down {
 		// Keep whatever the stack holds: a dead host must not be dialled.
-		facts = &Facts{MachineID: "down", NetworkStack: StackNetplan, Interface: "down", MAC: "down"}
+		facts = &Facts{MachineID: "down", NetworkStack: StackNetplan, Interface: "down"}
 		stepOpts = append(stepOpts, pulumi.IgnoreChanges([]string{
 			"create", "update", "stdin", "triggers", "connection", "logging", "environment", "addPreviousOutputInEnv",
 		}))
 	}
 
 	nc := netConfig{
-		Interface: facts.Interface, MAC: facts.MAC,
-		Address: args.StaticAddress, Gateway: args.Gateway, DNS: args.DNS,
+		Interface: facts.Interface,
+		Address:   args.StaticAddress, Gateway: args.Gateway, DNS: args.DNS,
 	}
 	staticIP, err := staticIPScript(facts.NetworkStack, nc, int(args.RollbackAfter.Seconds()))
 	if err != nil {

@@ -74,7 +74,6 @@ func (s script) text(redo int) string {
 // netConfig is what a network stack needs to give an interface its address.
 type netConfig struct {
 	Interface string
-	MAC       string
 	Address   string // CIDR
 	Gateway   string
 	DNS       []string

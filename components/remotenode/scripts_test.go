@@ -14,7 +14,7 @@ import (
 
 var update = flag.Bool("update", false, "rewrite golden files")
 
-var testNet = netConfig{Interface: "eth0", MAC: "02:42:0a:00:00:05", Address: "10.0.0.21/24", Gateway: "10.0.0.1", DNS: []string{"10.0.0.1", "9.9.9.9"}}
+var testNet = netConfig{Interface: "eth0", Address: "10.0.0.21/24", Gateway: "10.0.0.1", DNS: []string{"10.0.0.1", "9.9.9.9"}}
 
 // shellcheck runs the real shellcheck on a whole script.
 func shellcheck(t *testing.T, name, text string) {
