@@ -134,3 +134,20 @@ func TestHomeBadStackDeclaresNothing(t *testing.T) {
 	assert.Contains(t, res.Err.Error(), "(6 problems)")
 	assert.Empty(t, res.Resources, "a bad stack declares nothing")
 }
+
+func TestUpgradesRunOneNodeAtATime(t *testing.T) {
+	h := loadHome(t)
+	at(h.values, "system")["upgradeEpoch"] = 3
+	f := &fakeFacts{}
+	res := pulumitest.Run(t, f.run, h.options(t))
+	require.NoError(t, res.Err)
+	urn := func(node string) string {
+		return "urn:pulumi:test::homelab::homelab:index:RemoteNode$command:remote:Command::" + node + "-upgrade"
+	}
+	up2 := res.Get(t, "command:remote:Command", "node2-upgrade")
+	up3 := res.Get(t, "command:remote:Command", "node3-upgrade")
+	assert.Contains(t, up2.Request.GetDependencies(), urn("node1"))
+	assert.Contains(t, up3.Request.GetDependencies(), urn("node2"))
+	assert.NotContains(t, res.Get(t, "command:remote:Command", "node1-upgrade").Request.GetDependencies(), urn("node3"))
+	assert.Contains(t, fmt.Sprint(up2.Inputs["triggers"]), "epoch=3")
+}
