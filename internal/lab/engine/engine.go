@@ -43,17 +43,22 @@ type Options struct {
 	Kubernetes bool
 	// Env is added to the CLI's (and so the plugins') environment.
 	Env map[string]string
+	// OnEvent, when set, sees every engine event as it arrives (a command's
+	// progress lines); it must not block.
+	OnEvent func(events.EngineEvent)
 }
 
 // Stack is one stack in its own backend, home and work directory.
 type Stack struct {
-	t     testing.TB
+	t     testing.TB // nil for NewStack
 	stack auto.Stack
 	// Dir holds backend/, home/, work/ and the passphrase file.
 	Dir string
 
 	cli, work, name string
 	env             []string
+	onEvent         func(events.EngineEvent)
+	ownDir          bool
 
 	mu     sync.Mutex
 	events []events.EngineEvent
@@ -63,17 +68,54 @@ type Stack struct {
 // Passphrase is the lab stacks' config passphrase (test data, not a secret).
 const Passphrase = "lab-passphrase"
 
-// New creates a stack for program, failing the test when a tool is missing.
+// New creates a stack for program in the test's temporary directory, failing the
+// test when a tool is missing.
 func New(t testing.TB, program pulumi.RunFunc, opts Options) *Stack {
 	t.Helper()
-	s, err := newStack(t, program, opts)
+	s, err := NewStack(t.TempDir(), program, opts)
 	if err != nil {
 		t.Fatalf("lab engine: %v", err)
 	}
+	s.t = t
 	return s
 }
 
-func newStack(t testing.TB, program pulumi.RunFunc, opts Options) (*Stack, error) {
+// NewStack creates a stack for program under dir, for a command rather than a
+// test (scripts/lab demo). An empty dir is a new temporary directory that Close
+// removes; a given one is created when missing and kept, state included.
+func NewStack(dir string, program pulumi.RunFunc, opts Options) (*Stack, error) {
+	own := dir == ""
+	if own {
+		d, err := os.MkdirTemp("", "homelab-engine-")
+		if err != nil {
+			return nil, fmt.Errorf("creating the stack directory: %w", err)
+		}
+		dir = d
+	}
+	s, err := newStack(dir, program, opts)
+	if err != nil {
+		if own {
+			_ = os.RemoveAll(dir)
+		}
+		return nil, err
+	}
+	s.ownDir = own
+	return s, nil
+}
+
+// Close removes the stack's directory when NewStack made it. The plugins the
+// engine started exit with each operation, so nothing else is left running.
+func (s *Stack) Close() error {
+	if !s.ownDir {
+		return nil
+	}
+	if err := os.RemoveAll(s.Dir); err != nil {
+		return fmt.Errorf("removing %s: %w", s.Dir, err)
+	}
+	return nil
+}
+
+func newStack(dir string, program pulumi.RunFunc, opts Options) (*Stack, error) {
 	if opts.Project == "" {
 		opts.Project = "lab"
 	}
@@ -84,16 +126,17 @@ func newStack(t testing.TB, program pulumi.RunFunc, opts Options) (*Stack, error
 	if err != nil {
 		return nil, err
 	}
-	dir := t.TempDir()
-	s := &Stack{t: t, Dir: dir}
+	s := &Stack{Dir: dir, onEvent: opts.OnEvent}
 	home, backend, work := filepath.Join(dir, "home"), filepath.Join(dir, "backend"), filepath.Join(dir, "work")
 	for _, d := range []string{home, backend, work, filepath.Join(dir, "cli", "bin")} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return nil, err
 		}
 	}
-	// the Automation API wants <root>/bin/pulumi
-	if err := os.Symlink(cli, filepath.Join(dir, "cli", "bin", "pulumi")); err != nil {
+	// the Automation API wants <root>/bin/pulumi; a kept dir may have it already
+	link := filepath.Join(dir, "cli", "bin", "pulumi")
+	_ = os.Remove(link)
+	if err := os.Symlink(cli, link); err != nil {
 		return nil, err
 	}
 	pass := filepath.Join(dir, "passphrase")
@@ -220,6 +263,9 @@ func (s *Stack) run(op func(ch chan events.EngineEvent, out *bytes.Buffer) error
 			s.mu.Lock()
 			s.events = append(s.events, e)
 			s.mu.Unlock()
+			if s.onEvent != nil {
+				s.onEvent(e)
+			}
 			if pre := e.ResourcePreEvent; pre != nil {
 				m := pre.Metadata
 				steps = append(steps, Step{Op: m.Op, URN: m.URN, Type: m.Type, Name: nameOf(m.URN), Diffs: m.Diffs})
@@ -277,9 +323,20 @@ func (s *Stack) Refresh(ctx context.Context, opts ...optrefresh.Option) Result {
 	})
 }
 
-// SetConfig runs `pulumi config set [--path] [--secret] key value`.
+// SetConfig runs `pulumi config set --path [--secret] key value`. A secret goes
+// on the CLI's stdin, as a person pipes a key file in, never on its command line
+// (the Automation API would pass it as an argument).
 func (s *Stack) SetConfig(ctx context.Context, path, value string, secret bool) error {
-	return s.stack.SetConfigWithOptions(ctx, path, auto.ConfigValue{Value: value, Secret: secret}, &auto.ConfigOptions{Path: true})
+	if !secret {
+		return s.stack.SetConfigWithOptions(ctx, path, auto.ConfigValue{Value: value}, &auto.ConfigOptions{Path: true})
+	}
+	cmd := exec.CommandContext(ctx, s.cli, "config", "set", "--stack", s.name, "--path", "--secret", "--raw", path)
+	cmd.Dir, cmd.Env = s.work, s.env
+	cmd.Stdin = strings.NewReader(value)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("pulumi config set --secret %s: %w: %s", path, err, out)
+	}
+	return nil
 }
 
 // Export is `pulumi stack export` as a user runs it: secrets stay encrypted.
@@ -294,6 +351,19 @@ func (s *Stack) Export(ctx context.Context) ([]byte, error) {
 		return nil, fmt.Errorf("pulumi stack export: %w: %s", err, stderr.String())
 	}
 	return out, nil
+}
+
+// RunCLI runs the real pulumi CLI on this stack as a person would in its project
+// directory (`pulumi config set …`), with the stack's backend, home and
+// passphrase; args must not carry a secret (they are a command line).
+func (s *Stack) RunCLI(ctx context.Context, args ...string) (string, error) {
+	cmd := exec.CommandContext(ctx, s.cli, append(args, "--stack", s.name)...)
+	cmd.Dir, cmd.Env = s.work, s.env
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return string(out), fmt.Errorf("pulumi %s: %w: %s", strings.Join(args, " "), err, out)
+	}
+	return string(out), nil
 }
 
 // BackendFiles is the content of every file in the state backend (checkpoints,
@@ -365,39 +435,62 @@ func (s *Stack) Output() string {
 	return s.output.String()
 }
 
-// AssertNoLeak fails the test when secret appears in plain text in the stack
-// export, the engine event log or the run output.
-func (s *Stack) AssertNoLeak(ctx context.Context, secret string) {
-	s.t.Helper()
+// Leaks lists where secret appears in plain text: the stack export, the state
+// backend's files, the engine event log or the run output, each with context.
+func (s *Stack) Leaks(ctx context.Context, secret string) ([]string, error) {
 	if secret == "" {
-		s.t.Fatal("AssertNoLeak: empty secret")
+		return nil, errors.New("looking for leaks: empty secret")
 	}
 	export, err := s.Export(ctx)
 	if err != nil {
-		s.t.Fatalf("exporting: %v", err)
+		return nil, err
 	}
 	backend, err := s.BackendFiles()
 	if err != nil {
-		s.t.Fatalf("reading the backend: %v", err)
+		return nil, fmt.Errorf("reading the backend: %w", err)
 	}
-	for where, text := range map[string][]byte{
-		"stack export": export, "state backend": backend, "event log": s.EventLog(), "run output": []byte(s.Output()),
-	} {
-		if bytes.Contains(text, []byte(secret)) {
-			i := bytes.Index(text, []byte(secret))
-			s.t.Errorf("secret in plain text in the %s: …%s…", where, text[max(0, i-300):min(len(text), i+100)])
+	var leaks []string
+	for _, w := range []struct {
+		where string
+		text  []byte
+	}{{"stack export", export}, {"state backend", backend}, {"event log", s.EventLog()}, {"run output", []byte(s.Output())}} {
+		if i := bytes.Index(w.text, []byte(secret)); i >= 0 {
+			leaks = append(leaks, fmt.Sprintf("secret in plain text in the %s: …%s…", w.where, w.text[max(0, i-300):min(len(w.text), i+100)]))
 		}
+	}
+	return leaks, nil
+}
+
+// AssertNoLeak fails the test when secret appears in plain text in the stack
+// export, the state backend, the engine event log or the run output.
+func (s *Stack) AssertNoLeak(ctx context.Context, secret string) {
+	if s.t == nil {
+		panic("engine: AssertNoLeak needs a stack made by New")
+	}
+	s.t.Helper()
+	leaks, err := s.Leaks(ctx, secret)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	for _, l := range leaks {
+		s.t.Error(l)
 	}
 }
 
 // ErrContains reports whether err's text (the CLI's stderr included) contains want.
 func ErrContains(err error, want string) bool {
+	return err != nil && strings.Contains(ErrText(err), want)
+}
+
+// ErrText is err's message followed by the CLI's stderr, where the program's
+// own error (pin lines, an unreachable host) is.
+func ErrText(err error) string {
 	if err == nil {
-		return false
+		return ""
 	}
 	var ae interface{ Stderr() string }
-	if errors.As(err, &ae) && strings.Contains(ae.Stderr(), want) {
-		return true
+	if errors.As(err, &ae) {
+		return err.Error() + "\n" + ae.Stderr()
 	}
-	return strings.Contains(err.Error(), want)
+	return err.Error()
 }

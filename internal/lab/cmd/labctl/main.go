@@ -1,5 +1,5 @@
-// Command labctl runs a lab for a person: scripts/lab up|down|status (and bench)
-// build and run it. up creates the hosts and a detached control plane, writes the
+// Command labctl runs a lab for a person: scripts/lab up|down|status|demo (and
+// bench, bench-engine) build and run it. up creates the hosts and a detached control plane, writes the
 // state under -state and a Pulumi stack file; down removes exactly what up made.
 package main
 
@@ -33,7 +33,9 @@ commands:
   up       create a lab: hosts, control plane, Pulumi stack file
   down     remove everything up made
   status   list the hosts and the control plane
+  demo     a lab, then the home stack through the real engine end to end
   bench    time lab starts and measure host memory, as a table
+  bench-engine  time up, no-op preview and no-op up per lab size, count SSH logins
 `
 
 func main() {
@@ -52,8 +54,12 @@ func main() {
 		err = down(ctx, args)
 	case "status":
 		err = status(ctx, args)
+	case "demo":
+		err = demo(ctx, args)
 	case "bench":
 		err = bench(ctx, args)
+	case "bench-engine":
+		err = benchEngine(ctx, args)
 	case "provision":
 		err = provision(ctx, args)
 	default:
@@ -101,33 +107,58 @@ func up(ctx context.Context, args []string) error {
 	stack := fs.String("stack", string(hosts.Netplan), "network stack of the hosts: netplan, networkd, networkmanager or ifupdown")
 	stackFile := fs.String("stack-file", "Pulumi.lab.yaml", "Pulumi stack file to write")
 	_ = fs.Parse(args)
-	if _, err := controlplane.FindTools(); err != nil {
-		return err
-	}
-	if _, err := os.Stat(filepath.Join(*dir, "lab.json")); err == nil {
-		return fmt.Errorf("a lab is already up (state in %s): run scripts/lab down first", *dir)
-	}
-	if err := os.MkdirAll(*dir, 0o700); err != nil {
-		return fmt.Errorf("creating %s: %w", *dir, err)
-	}
-	abs, err := filepath.Abs(*dir)
+	l, err := createLab(ctx, *dir, *count, hosts.Stack(*stack), *stackFile)
 	if err != nil {
 		return err
+	}
+	keyFile := filepath.Join(l.dir, "id_ed25519")
+	fmt.Printf("lab %s up in %v: %d hosts on %s, API server %s\n", l.net.Lab(), l.took.Round(time.Second), len(l.hosts), l.net.Subnet(), l.cp.URL())
+	fmt.Printf("wrote %s; the SSH key is a secret, set it with:\n", *stackFile)
+	fmt.Printf("  pulumi config set --secret -s lab homelab:sshPrivateKey -- < %s\n", keyFile)
+	fmt.Printf("ssh: ssh -i %s %s@%s    kubectl: KUBECONFIG=%s\n", keyFile, l.net.User(), l.hosts[0].IP(), filepath.Join(l.dir, "kubeconfig"))
+	return nil
+}
+
+// madeLab is a lab createLab started and recorded.
+type madeLab struct {
+	dir   string // absolute state directory
+	net   *hosts.Network
+	hosts []*hosts.Host
+	cp    *controlplane.ControlPlane
+	took  time.Duration
+}
+
+// createLab starts count hosts and a detached control plane with its provisioner,
+// recording everything in dir as it is made so that down removes it, also after
+// a failure; it writes the SSH key, an admin kubeconfig and the stack file.
+func createLab(ctx context.Context, dir string, count int, stack hosts.Stack, stackFile string) (*madeLab, error) {
+	if _, err := controlplane.FindTools(); err != nil {
+		return nil, err
+	}
+	if _, err := os.Stat(filepath.Join(dir, "lab.json")); err == nil {
+		return nil, fmt.Errorf("a lab is already up (state in %s): run scripts/lab down first", dir)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("creating %s: %w", dir, err)
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, err
 	}
 	start := time.Now()
 	n, err := hosts.NewNetwork(ctx, hosts.Options{Log: os.Stderr})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	st := state{Lab: n.Lab(), Subnet: n.Subnet().String(), StackFile: *stackFile}
+	st := state{Lab: n.Lab(), Subnet: n.Subnet().String(), StackFile: stackFile}
 	// Record the lab before anything else exists, so that down can clean up a failed up.
 	if err := writeState(abs, st); err != nil {
-		return err
+		return nil, err
 	}
-	fmt.Fprintf(os.Stderr, "lab %s: network %s, creating %d %s hosts\n", n.Lab(), n.Subnet(), *count, *stack)
-	hs, err := n.NewHosts(ctx, *count, hosts.Stack(*stack))
+	fmt.Fprintf(os.Stderr, "lab %s: network %s, creating %d %s hosts\n", n.Lab(), n.Subnet(), count, stack)
+	hs, err := n.NewHosts(ctx, count, stack)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	var nodes []controlplane.Node
 	for _, h := range hs {
@@ -140,37 +171,32 @@ func up(ctx context.Context, args []string) error {
 		Nodes: nodes, Detach: true,
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	st.APIServer = cp.URL()
 	if err := n.ForwardAPIServer(ctx, cp.APIAddress()); err != nil {
-		return err
+		return nil, err
 	}
 	if err := startProvisioner(abs, cpDir); err != nil {
-		return err
+		return nil, err
 	}
 	if err := writeState(abs, st); err != nil {
-		return err
+		return nil, err
 	}
-	keyFile := filepath.Join(abs, "id_ed25519")
-	if err := os.WriteFile(keyFile, n.PrivateKeyPEM(), 0o600); err != nil {
-		return fmt.Errorf("writing the ssh key: %w", err)
+	if err := os.WriteFile(filepath.Join(abs, "id_ed25519"), n.PrivateKeyPEM(), 0o600); err != nil {
+		return nil, fmt.Errorf("writing the ssh key: %w", err)
 	}
 	kc, err := cp.Kubeconfig("https://" + netip.AddrPortFrom(hs[0].IP(), 16443).String())
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if err := os.WriteFile(filepath.Join(abs, "kubeconfig"), kc, 0o600); err != nil {
-		return fmt.Errorf("writing kubeconfig: %w", err)
+		return nil, fmt.Errorf("writing kubeconfig: %w", err)
 	}
-	if err := os.WriteFile(*stackFile, stackYAML(n, hs), 0o600); err != nil {
-		return fmt.Errorf("writing %s: %w", *stackFile, err)
+	if err := os.WriteFile(stackFile, stackYAML(n, hs), 0o600); err != nil {
+		return nil, fmt.Errorf("writing %s: %w", stackFile, err)
 	}
-	fmt.Printf("lab %s up in %v: %d hosts on %s, API server %s\n", n.Lab(), time.Since(start).Round(time.Second), len(hs), n.Subnet(), cp.URL())
-	fmt.Printf("wrote %s; the SSH key is a secret, set it with:\n", *stackFile)
-	fmt.Printf("  pulumi config set --secret -s lab homelab:sshPrivateKey -- < %s\n", keyFile)
-	fmt.Printf("ssh: ssh -i %s %s@%s    kubectl: KUBECONFIG=%s\n", keyFile, n.User(), hs[0].IP(), filepath.Join(abs, "kubeconfig"))
-	return nil
+	return &madeLab{dir: abs, net: n, hosts: hs, cp: cp, took: time.Since(start)}, nil
 }
 
 func writeState(dir string, st state) error {
@@ -262,12 +288,22 @@ func down(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("down", flag.ExitOnError)
 	dir := stateFlags(fs)
 	_ = fs.Parse(args)
-	st, err := readState(*dir)
+	lab, err := removeLab(ctx, *dir)
 	if err != nil {
 		return err
 	}
+	fmt.Printf("lab %s removed\n", lab)
+	return nil
+}
+
+// removeLab stops and deletes everything the lab recorded in dir and returns its id.
+func removeLab(ctx context.Context, dir string) (string, error) {
+	st, err := readState(dir)
+	if err != nil {
+		return "", err
+	}
 	var errs []error
-	if err := controlplane.StopDir(filepath.Join(*dir, "controlplane")); err != nil {
+	if err := controlplane.StopDir(filepath.Join(dir, "controlplane")); err != nil {
 		errs = append(errs, err)
 	}
 	if err := hosts.Remove(ctx, st.Lab); err != nil {
@@ -279,13 +315,12 @@ func down(ctx context.Context, args []string) error {
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
-		return err // keep the state so that down can be run again
+		return "", err // keep the state so that down can be run again
 	}
-	if err := os.RemoveAll(*dir); err != nil {
-		return fmt.Errorf("removing %s: %w", *dir, err)
+	if err := os.RemoveAll(dir); err != nil {
+		return "", fmt.Errorf("removing %s: %w", dir, err)
 	}
-	fmt.Printf("lab %s removed\n", st.Lab)
-	return nil
+	return st.Lab, nil
 }
 
 func status(ctx context.Context, args []string) error {
