@@ -134,22 +134,32 @@ func Start(ctx context.Context, opts Options) (*ControlPlane, error) {
 	if !cp.bind.IsValid() {
 		cp.bind = netip.MustParseAddr("127.0.0.1")
 	}
-	if cp.port == 0 {
-		if cp.port, err = freePort(cp.bind.String()); err != nil {
+	// A free port is only free until someone binds it: when another process
+	// takes one between the pick and the start, pick again.
+	for attempt := 1; ; attempt++ {
+		if opts.Port == 0 {
+			if cp.port, err = freePort(cp.bind.String()); err != nil {
+				return nil, err
+			}
+		}
+		if cp.etcdPort, err = freePort("127.0.0.1"); err != nil {
 			return nil, err
 		}
+		if cp.peerPort, err = freePort("127.0.0.1"); err != nil {
+			return nil, err
+		}
+		err = cp.start(ctx)
+		if err == nil {
+			return cp, nil
+		}
+		cp.stopProcs()
+		if attempt == 3 || !strings.Contains(err.Error(), "address already in use") {
+			return nil, fmt.Errorf("starting the lab control plane (logs in %s): %w", filepath.Join(opts.Dir, "logs"), err)
+		}
+		if err := os.RemoveAll(filepath.Join(opts.Dir, "etcd")); err != nil {
+			return nil, fmt.Errorf("starting the lab control plane: %w", err)
+		}
 	}
-	if cp.etcdPort, err = freePort("127.0.0.1"); err != nil {
-		return nil, err
-	}
-	if cp.peerPort, err = freePort("127.0.0.1"); err != nil {
-		return nil, err
-	}
-	if err := cp.start(ctx); err != nil {
-		cp.Stop()
-		return nil, fmt.Errorf("starting the lab control plane (logs in %s): %w", filepath.Join(opts.Dir, "logs"), err)
-	}
-	return cp, nil
 }
 
 // start brings up a fresh cluster: new PKI, empty etcd unless data exists.

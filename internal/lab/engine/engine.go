@@ -128,7 +128,8 @@ func newStack(dir string, program pulumi.RunFunc, opts Options) (*Stack, error) 
 	}
 	s := &Stack{Dir: dir, onEvent: opts.OnEvent}
 	home, backend, work := filepath.Join(dir, "home"), filepath.Join(dir, "backend"), filepath.Join(dir, "work")
-	for _, d := range []string{home, backend, work, filepath.Join(dir, "cli", "bin")} {
+	tmp := filepath.Join(dir, "tmp")
+	for _, d := range []string{home, backend, work, tmp, filepath.Join(dir, "cli", "bin")} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return nil, err
 		}
@@ -177,6 +178,10 @@ func newStack(dir string, program pulumi.RunFunc, opts Options) (*Stack, error) 
 		"PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
 		"PULUMI_SKIP_CONFIRMATIONS":                   "true",
 		"PULUMI_HOME":                                 home,
+		// The kubernetes provider writes each kubeconfig it is given to a temp
+		// file and leaves it: keep those (they hold the lab's admin key) in the
+		// stack's directory, removed with it.
+		"TMPDIR": tmp,
 	}
 	for k, v := range opts.Env {
 		env[k] = v
