@@ -191,14 +191,7 @@ func (p *Provider) Diff(_ context.Context, req *pulumirpc.DiffRequest) (*pulumir
 	if err != nil {
 		return nil, err
 	}
-	var olds resource.PropertyMap
-	if req.GetOldInputs() != nil {
-		olds, err = pb.Unmarshal(req.GetOldInputs())
-	} else {
-		olds, err = pb.Unmarshal(req.GetOlds())
-		delete(olds, "result")
-		delete(olds, "bcryptHash")
-	}
+	olds, err := pb.OldInputs(req, "result", "bcryptHash")
 	if err != nil {
 		return nil, err
 	}

@@ -232,3 +232,20 @@ func (p *Plugin) Configure(context.Context, *pulumirpc.ConfigureRequest) (*pulum
 func (p *Plugin) Cancel(context.Context, *emptypb.Empty) (*emptypb.Empty, error) {
 	return &emptypb.Empty{}, nil
 }
+
+// OldInputs returns the inputs a Diff compares against: the recorded old
+// inputs, or, from an engine that sends none, the old state less the
+// provider's own outputs.
+func OldInputs(req *pulumirpc.DiffRequest, outputs ...string) (resource.PropertyMap, error) {
+	if req.GetOldInputs() != nil {
+		return Unmarshal(req.GetOldInputs())
+	}
+	olds, err := Unmarshal(req.GetOlds())
+	if err != nil {
+		return nil, err
+	}
+	for _, k := range outputs {
+		delete(olds, resource.PropertyKey(k))
+	}
+	return olds, nil
+}
