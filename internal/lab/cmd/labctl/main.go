@@ -100,6 +100,16 @@ func readState(dir string) (state, error) {
 	return s, nil
 }
 
+// attach finds the lab recorded in dir and its hosts as Docker has them.
+func attach(ctx context.Context, dir string) (state, *hosts.Network, error) {
+	st, err := readState(dir)
+	if err != nil {
+		return st, nil, err
+	}
+	n, err := hosts.Attach(ctx, st.Lab, nil)
+	return st, n, err
+}
+
 func up(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("up", flag.ExitOnError)
 	dir := stateFlags(fs)
@@ -239,11 +249,7 @@ func provision(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("provision", flag.ExitOnError)
 	dir := stateFlags(fs)
 	_ = fs.Parse(args)
-	st, err := readState(*dir)
-	if err != nil {
-		return err
-	}
-	n, err := hosts.Attach(ctx, st.Lab, nil)
+	_, n, err := attach(ctx, *dir)
 	if err != nil {
 		return err
 	}
@@ -327,11 +333,7 @@ func status(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("status", flag.ExitOnError)
 	dir := stateFlags(fs)
 	_ = fs.Parse(args)
-	st, err := readState(*dir)
-	if err != nil {
-		return err
-	}
-	n, err := hosts.Attach(ctx, st.Lab, nil)
+	st, n, err := attach(ctx, *dir)
 	if err != nil {
 		return err
 	}
