@@ -179,8 +179,9 @@ func (l *Lab) ConfigSetSecret(path, value string) {
 	}
 }
 
-// Up writes config (when not nil) and runs `pulumi up`, failing the test unless
-// it succeeds. The result lists every resource's operations.
+// Up writes config (when not nil) and runs `pulumi up` as a person does, the
+// preview first, failing the test unless both succeed. The result lists every
+// resource's operations in the update.
 func (l *Lab) Up(config map[string]any) engine.Result {
 	l.t.Helper()
 	if config != nil {
@@ -193,8 +194,28 @@ func (l *Lab) Up(config map[string]any) engine.Result {
 	return res
 }
 
-// UpFails writes config (when not nil) and runs `pulumi up`, failing the test
-// unless the run fails with every one of want in its message.
+// UpSkipPreview is Up with `--skip-preview`. why says why this test must not
+// preview first; a scenario uses it only where a preview would change what it
+// tests (a host that must not be probed before the update, say).
+func (l *Lab) UpSkipPreview(config map[string]any, why string) engine.Result {
+	l.t.Helper()
+	if why == "" {
+		l.t.Fatal("lab: UpSkipPreview needs the reason the test skips the preview")
+	}
+	if config != nil {
+		l.WriteConfig(config)
+	}
+	l.t.Logf("pulumi up --skip-preview: %s", why)
+	res := l.Stack.UpSkipPreview(context.Background())
+	if res.Err != nil {
+		l.t.Fatalf("pulumi up --skip-preview failed: %s\n%s", engine.ErrText(res.Err), res.Output)
+	}
+	return res
+}
+
+// UpFails writes config (when not nil) and runs `pulumi up` (preview first),
+// failing the test unless the run fails with every one of want in its message:
+// in the preview or in the update.
 func (l *Lab) UpFails(config map[string]any, want ...string) engine.Result {
 	l.t.Helper()
 	if config != nil {

@@ -226,6 +226,9 @@ type Result struct {
 	Steps  []Step
 	Output string // the CLI's progress output
 	Err    error
+	// Preview is set on the result of an Up whose preview failed: Steps and
+	// Output are the preview's, and no update ran.
+	Preview bool
 }
 
 // Ops lists the operations on the resource called name, in order.
@@ -298,8 +301,23 @@ func (s *Stack) SetProgram(program pulumi.RunFunc) {
 	s.stack.Workspace().SetProgram(program)
 }
 
-// Up runs `pulumi up`.
+// Up runs `pulumi up` as a person's CLI does: a preview first, then the update,
+// which does not start when the preview fails. (The Automation API alone runs
+// `up --skip-preview`, so a program whose preview fails would pass.) The result
+// is the update's; a failed preview's result has Preview set and its error.
 func (s *Stack) Up(ctx context.Context, opts ...optup.Option) Result {
+	pre := s.Preview(ctx)
+	if pre.Err != nil {
+		pre.Err = fmt.Errorf("pulumi up: the preview failed, nothing was updated: %w", pre.Err)
+		pre.Preview = true
+		return pre
+	}
+	return s.UpSkipPreview(ctx, opts...)
+}
+
+// UpSkipPreview runs `pulumi up --skip-preview`: only for a test that says why
+// it must not preview first (the Automation API's own Up).
+func (s *Stack) UpSkipPreview(ctx context.Context, opts ...optup.Option) Result {
 	return s.run(func(ch chan events.EngineEvent, out *bytes.Buffer) error {
 		_, err := s.stack.Up(ctx, append(opts, optup.EventStreams(ch), optup.ProgressStreams(out), optup.ErrorProgressStreams(out))...)
 		return err
