@@ -151,3 +151,18 @@ func TestUpgradesRunOneNodeAtATime(t *testing.T) {
 	assert.NotContains(t, res.Get(t, "command:remote:Command", "node1-upgrade").Request.GetDependencies(), urn("node3"))
 	assert.Contains(t, fmt.Sprint(up2.Inputs["triggers"]), "epoch=3")
 }
+
+// No step of any component keys its triggers on a secret: the real command
+// plugin fails the preview when that secret is not known yet. Run over the
+// whole home stack, so every component is covered as it lands.
+func TestNoStepPutsASecretInTriggers(t *testing.T) {
+	for _, dryRun := range []bool{true, false} {
+		f := &fakeFacts{}
+		o := loadHome(t).options(t)
+		o.DryRun = dryRun
+		res := pulumitest.Run(t, f.run, o)
+		require.NoError(t, res.Err)
+		require.NotEmpty(t, res.ByType("command:remote:Command"))
+		assert.Empty(t, res.SecretTriggers(), "steps with a secret in triggers (preview: %v)", dryRun)
+	}
+}

@@ -28,7 +28,8 @@ type Options struct {
 	// DryRun runs as a preview.
 	DryRun bool
 	// Outputs, when set, returns extra output properties for a resource (for
-	// instance a command's stdout); inputs are echoed as outputs otherwise.
+	// instance a command's stdout); inputs are echoed as outputs otherwise, and
+	// a RandomPassword's result is a known secret.
 	Outputs func(pulumi.MockResourceArgs) resource.PropertyMap
 }
 
@@ -128,6 +129,23 @@ func (res Resource) Input(path string) (resource.PropertyValue, bool) {
 	return lookup(res.Inputs, path)
 }
 
+// SecretTriggers names the remote commands whose triggers hold a secret. The real
+// command plugin's Check fails the preview (`malformed secret: missing value`)
+// whenever such a secret is not known yet (a new RandomPassword), so no step may
+// put one there: key the trigger on what the secret is derived from instead.
+func (r *Result) SecretTriggers() []string {
+	var names []string
+	for _, res := range r.Resources {
+		if !strings.HasPrefix(res.Type, "command:remote:") {
+			continue
+		}
+		if v, ok := res.Inputs["triggers"]; ok && v.ContainsSecrets() {
+			names = append(names, res.Name)
+		}
+	}
+	return names
+}
+
 // InputString returns a string input by dotted path, or "".
 func (res Resource) InputString(path string) string {
 	v, ok := res.Input(path)
@@ -180,6 +198,8 @@ func lookupRaw(m resource.PropertyMap, path string) (resource.PropertyValue, boo
 	return cur, true
 }
 
+const randomPasswordType = "random:index/randomPassword:RandomPassword"
+
 type mocks struct {
 	outputs   func(pulumi.MockResourceArgs) resource.PropertyMap
 	mu        sync.Mutex
@@ -191,6 +211,10 @@ func (m *mocks) NewResource(args pulumi.MockResourceArgs) (string, resource.Prop
 	if args.TypeToken == "pulumi:pulumi:StackReference" {
 		// As the engine reads a stack without outputs; Options.Outputs may add some.
 		outs["outputs"] = resource.NewObjectProperty(resource.PropertyMap{})
+	}
+	if args.TypeToken == randomPasswordType {
+		// the real plugin's result is secret; a known one lets SecretTriggers see it
+		outs["result"] = resource.MakeSecret(resource.NewProperty("mock-password-" + args.Name))
 	}
 	if m.outputs != nil {
 		for k, v := range m.outputs(args) {

@@ -87,3 +87,30 @@ func TestReadStackFile(t *testing.T) {
 	assert.Equal(t, "plain", sf.Config["word"])
 	assert.NotContains(t, sf.Config, "other", "keys of other namespaces are left out")
 }
+
+func TestSecretTriggers(t *testing.T) {
+	program := func(ctx *pulumi.Context) error {
+		token, err := random.NewRandomPassword(ctx, "token", &random.RandomPasswordArgs{Length: pulumi.Int(32)})
+		if err != nil {
+			return err
+		}
+		for name, triggers := range map[string]pulumi.Array{
+			"keyed-on-the-token": {pulumi.String("m1"), token.Result},
+			"keyed-on-its-seed":  {pulumi.String("m1")},
+		} {
+			if _, err := remote.NewCommand(ctx, name, &remote.CommandArgs{
+				Connection: remote.ConnectionArgs{Host: pulumi.String("10.0.0.1")},
+				Stdin:      token.Result,
+				Triggers:   triggers,
+			}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	res := Run(t, program, Options{})
+	require.NoError(t, res.Err)
+	pw := res.Get(t, "random:index/randomPassword:RandomPassword", "token")
+	assert.True(t, pw.Outputs["result"].IsSecret(), "a password's result is a known secret, as the real plugin's")
+	assert.Equal(t, []string{"keyed-on-the-token"}, res.SecretTriggers())
+}
