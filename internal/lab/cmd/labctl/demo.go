@@ -112,10 +112,9 @@ func demo(ctx context.Context, args []string) (err error) {
 	fmt.Printf("the plan: %s\n", prog.summary())
 
 	section("pulumi up")
-	prog.reset(true)
 	start := time.Now()
-	if res = st.Up(ctx); res.Err != nil {
-		return fmt.Errorf("up failed: %s\n%s", engine.ErrText(res.Err), tail(res.Output, 4000))
+	if res, err = upAsTheCLI(ctx, st, &prog); err != nil {
+		return err
 	}
 	fmt.Printf("up: %s in %v\n", prog.summary(), time.Since(start).Round(100*time.Millisecond))
 	if err := printOutputs(ctx, st); err != nil {
@@ -123,10 +122,9 @@ func demo(ctx context.Context, args []string) (err error) {
 	}
 
 	section("pulumi up, again: a converged lab changes nothing")
-	prog.reset(true)
 	start = time.Now()
-	if res = st.Up(ctx); res.Err != nil {
-		return fmt.Errorf("second up failed: %s\n%s", engine.ErrText(res.Err), tail(res.Output, 4000))
+	if res, err = upAsTheCLI(ctx, st, &prog); err != nil {
+		return err
 	}
 	fmt.Printf("up: %s in %v\n", prog.summary(), time.Since(start).Round(100*time.Millisecond))
 	if changed := res.Changed(); len(changed) > 0 {
@@ -134,6 +132,23 @@ func demo(ctx context.Context, args []string) (err error) {
 	}
 	fmt.Printf("\ndemo done in %v\n", time.Since(begin).Round(time.Second))
 	return nil
+}
+
+// upAsTheCLI is `pulumi up` as the CLI runs it, the preview first, with the preview's
+// plan and the update's line per resource shown apart.
+func upAsTheCLI(ctx context.Context, st *engine.Stack, prog *progress) (engine.Result, error) {
+	prog.reset(false)
+	if res := st.Preview(ctx); res.Err != nil {
+		return res, fmt.Errorf("up failed in its preview: %s\n%s", engine.ErrText(res.Err), tail(res.Output, 4000))
+	}
+	fmt.Printf("previewed: %s\n", prog.summary())
+	prog.reset(true)
+	// the preview just ran, as the CLI's own: the update follows without another
+	res := st.UpSkipPreview(ctx)
+	if res.Err != nil {
+		return res, fmt.Errorf("up failed: %s\n%s", engine.ErrText(res.Err), tail(res.Output, 4000))
+	}
+	return res, nil
 }
 
 // printOutputs shows the stack outputs as `pulumi stack output` does, secrets masked.
