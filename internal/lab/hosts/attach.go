@@ -3,6 +3,7 @@ package hosts
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/netip"
 	"slices"
 	"strings"
@@ -12,9 +13,13 @@ import (
 
 // Attach rebuilds a lab's Network and Hosts from what Docker and the hosts' disks say,
 // for a process other than the one that created it (scripts/lab). userKeyPEM is the
-// installer key written at creation; nil leaves Signer and PrivateKeyPEM empty.
+// installer key written at creation; nil leaves Signer and PrivateKeyPEM empty, and
+// then a host cannot be reinstalled or waited for over SSH. Attach also reads back the
+// API server forwarding (so that a reinstalled host gets it again) and, for running
+// hosts, a partition; a stopped host's partition is not on its disk, and the caller
+// that recorded it applies it with Partition before Start.
 func Attach(ctx context.Context, lab string, userKeyPEM []byte) (*Network, error) {
-	n := &Network{lab: lab, name: "homelab-lab-" + lab}
+	n := &Network{lab: lab, name: "homelab-lab-" + lab, log: io.Discard}
 	out, err := docker(ctx, nil, "network", "inspect", "--format",
 		"{{range .IPAM.Config}}{{.Subnet}} {{.Gateway}}{{end}}", n.name)
 	if err != nil {
@@ -65,8 +70,34 @@ func Attach(ctx context.Context, lab string, userKeyPEM []byte) (*Network, error
 				h.hostKey = keyPair{public: pub, authorized: strings.TrimSpace(string(ssh.MarshalAuthorizedKey(pub)))}
 			}
 		}
+		if !n.apiServer.IsValid() {
+			if b, err := h.ReadFile(ctx, "/"+forwardUnit); err == nil {
+				n.apiServer, _ = forwardTarget(string(b))
+			}
+		}
+		if h.Running(ctx) {
+			if on, err := h.partitionActive(ctx); err == nil {
+				h.partitioned = on
+			}
+		}
 		n.hosts = append(n.hosts, h)
 	}
 	slices.SortFunc(n.hosts, func(a, b *Host) int { return a.ip.Compare(b.ip) })
 	return n, nil
+}
+
+// forwardTarget is the address the API server forwarding unit (forwardFiles) sends
+// port 16443 to.
+func forwardTarget(unit string) (netip.AddrPort, bool) {
+	for _, line := range strings.Split(unit, "\n") {
+		if rest, ok := strings.CutPrefix(strings.TrimSpace(line), "ExecStart="); ok {
+			f := strings.Fields(rest)
+			if len(f) != 2 {
+				return netip.AddrPort{}, false
+			}
+			t, err := netip.ParseAddrPort(f[1])
+			return t, err == nil
+		}
+	}
+	return netip.AddrPort{}, false
 }

@@ -209,6 +209,9 @@ iface eth0 inet static
 	return nil, fmt.Errorf("unknown network stack %q", stack)
 }
 
+// forwardUnit is the path of the service forwardFiles writes.
+const forwardUnit = "etc/systemd/system/lab-apiserver.service"
+
 // forwardFiles is a socket-activated systemd-socket-proxyd (part of systemd, so no
 // extra package on the host) forwarding :16443 to the lab API server.
 func forwardFiles(target netip.AddrPort) []file {
@@ -222,7 +225,7 @@ ListenStream=16443
 [Install]
 WantedBy=sockets.target
 `},
-		{path: "etc/systemd/system/lab-apiserver.service", mode: 0o644, data: fmt.Sprintf(`[Unit]
+		{path: forwardUnit, mode: 0o644, data: fmt.Sprintf(`[Unit]
 Description=lab: forward :16443 to the lab API server
 Requires=lab-apiserver.socket
 After=lab-apiserver.socket
@@ -447,7 +450,48 @@ func (h *Host) Heal(ctx context.Context) error {
 	return nil
 }
 
+// Partitioned reports whether the host is cut off, or will be when it next starts.
+func (h *Host) Partitioned() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.partitioned
+}
+
 const partitionComment = "homelab-lab-partition"
+
+// partitionRules are the chain and the rule spec of each DROP rule a partition inserts.
+var partitionRules = [][]string{
+	{"INPUT", "!", "-i", "lo", "-m", "comment", "--comment", partitionComment, "-j", "DROP"},
+	{"OUTPUT", "!", "-o", "lo", "-m", "comment", "--comment", partitionComment, "-j", "DROP"},
+}
+
+// pid returns the PID of the running container's init, whose network namespace is the host's.
+func (h *Host) pid(ctx context.Context) (string, error) {
+	pid, err := docker(ctx, nil, "inspect", "--format", "{{.State.Pid}}", h.container)
+	if err != nil {
+		return "", err
+	}
+	if n, err := strconv.Atoi(pid); err != nil || n == 0 {
+		return "", fmt.Errorf("container pid %q: not running", pid)
+	}
+	return pid, nil
+}
+
+// partitionActive reports whether the running host's network namespace has the
+// partition's rules: what Attach reads back, since the flag lives in the process that
+// set it.
+func (h *Host) partitionActive(ctx context.Context) (bool, error) {
+	pid, err := h.pid(ctx)
+	if err != nil {
+		return false, err
+	}
+	for _, r := range partitionRules {
+		if nsIptables(ctx, pid, append([]string{"-C"}, r...)...) == nil {
+			return true, nil
+		}
+	}
+	return false, nil
+}
 
 func (h *Host) setPartition(ctx context.Context, on bool) error {
 	h.mu.Lock()
@@ -456,27 +500,20 @@ func (h *Host) setPartition(ctx context.Context, on bool) error {
 	if !h.Running(ctx) {
 		return nil // applied at the next Start
 	}
-	pid, err := docker(ctx, nil, "inspect", "--format", "{{.State.Pid}}", h.container)
+	pid, err := h.pid(ctx)
 	if err != nil {
 		return err
 	}
-	if _, err := strconv.Atoi(pid); err != nil {
-		return fmt.Errorf("container pid %q: %w", pid, err)
-	}
-	rules := [][]string{
-		{"INPUT", "!", "-i", "lo"},
-		{"OUTPUT", "!", "-o", "lo"},
-	}
-	for _, r := range rules {
-		spec := append(append([]string{}, r[1:]...), "-m", "comment", "--comment", partitionComment, "-j", "DROP")
-		exists := nsIptables(ctx, pid, append([]string{"-C", r[0]}, spec...)...) == nil
+	for _, r := range partitionRules {
+		chain, spec := r[0], r[1:]
+		exists := nsIptables(ctx, pid, append([]string{"-C", chain}, spec...)...) == nil
 		switch {
 		case on && !exists:
-			if err := nsIptables(ctx, pid, append([]string{"-I", r[0], "1"}, spec...)...); err != nil {
+			if err := nsIptables(ctx, pid, append([]string{"-I", chain, "1"}, spec...)...); err != nil {
 				return err
 			}
 		case !on && exists:
-			if err := nsIptables(ctx, pid, append([]string{"-D", r[0]}, spec...)...); err != nil {
+			if err := nsIptables(ctx, pid, append([]string{"-D", chain}, spec...)...); err != nil {
 				return err
 			}
 		}
