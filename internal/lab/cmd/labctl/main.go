@@ -1,6 +1,8 @@
 // Command labctl runs a lab for a person: scripts/lab up|down|status|demo (and
 // bench, bench-engine) build and run it. up creates the hosts and a detached control plane, writes the
 // state under -state and a Pulumi stack file; down removes exactly what up made.
+// reinstall, stop, start, partition and heal do to one host of that lab what the
+// scenario API (internal/lab/hosts) does to a test's hosts.
 package main
 
 import (
@@ -32,7 +34,12 @@ const usage = `usage: labctl <command> [flags]
 commands:
   up       create a lab: hosts, control plane, Pulumi stack file
   down     remove everything up made
-  status   list the hosts and the control plane
+  status   list the hosts (running, stopped, partitioned) and the control plane
+  reinstall NODE  a dead disk: the host comes back bare, new machine-id and host key
+  stop NODE       cut the host's power; the disk stays
+  start NODE      power it on again
+  partition NODE  pull its network cable
+  heal NODE       plug it back in
   demo     a lab, then the home stack through the real engine end to end
   bench    time lab starts and measure host memory, as a table
   bench-engine  time up, no-op preview and no-op up per lab size, count SSH logins
@@ -60,6 +67,8 @@ func main() {
 		err = bench(ctx, args)
 	case "bench-engine":
 		err = benchEngine(ctx, args)
+	case "reinstall", "stop", "start", "partition", "heal":
+		err = hostCommand(ctx, cmd, args)
 	case "provision":
 		err = provision(ctx, args)
 	default:
@@ -82,6 +91,9 @@ type state struct {
 	APIServer string   `json:"apiServer"`
 	StackFile string   `json:"stackFile"`
 	Hosts     []string `json:"hosts"`
+	// Partitioned are the hosts scripts/lab partition cut off and heal did not
+	// reconnect: a stopped host's partition is nowhere else, and start applies it.
+	Partitioned []string `json:"partitioned,omitempty"`
 }
 
 func stateFlags(fs *flag.FlagSet) *string {
@@ -91,8 +103,11 @@ func stateFlags(fs *flag.FlagSet) *string {
 func readState(dir string) (state, error) {
 	var s state
 	b, err := os.ReadFile(filepath.Join(dir, "lab.json"))
+	if errors.Is(err, os.ErrNotExist) {
+		return s, fmt.Errorf("no lab is up: nothing recorded in %s; scripts/lab up makes one", dir)
+	}
 	if err != nil {
-		return s, fmt.Errorf("no lab recorded in %s (scripts/lab up makes one): %w", dir, err)
+		return s, fmt.Errorf("reading the lab recorded in %s: %w", dir, err)
 	}
 	if err := json.Unmarshal(b, &s); err != nil {
 		return s, fmt.Errorf("reading %s: %w", filepath.Join(dir, "lab.json"), err)
@@ -100,14 +115,30 @@ func readState(dir string) (state, error) {
 	return s, nil
 }
 
-// attach finds the lab recorded in dir and its hosts as Docker has them.
+// attach finds the lab recorded in dir and its hosts as Docker has them, with the
+// installer key when up got as far as writing it (without it a host can be neither
+// reinstalled nor waited for), and the recorded partitions of stopped hosts.
 func attach(ctx context.Context, dir string) (state, *hosts.Network, error) {
 	st, err := readState(dir)
 	if err != nil {
 		return st, nil, err
 	}
-	n, err := hosts.Attach(ctx, st.Lab, nil)
-	return st, n, err
+	key, err := os.ReadFile(filepath.Join(dir, "id_ed25519"))
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return st, nil, fmt.Errorf("reading the lab's ssh key: %w", err)
+	}
+	n, err := hosts.Attach(ctx, st.Lab, key)
+	if err != nil {
+		return st, nil, err
+	}
+	for _, name := range st.Partitioned {
+		if h := n.Host(name); h != nil && !h.Partitioned() && !h.Running(ctx) {
+			if err := h.Partition(ctx); err != nil { // only marks it: applied at Start
+				return st, nil, err
+			}
+		}
+	}
+	return st, n, nil
 }
 
 func up(ctx context.Context, args []string) error {
@@ -341,13 +372,10 @@ func status(ctx context.Context, args []string) error {
 	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "HOST\tIP\tSTACK\tMACHINE-ID\tSTATE")
 	for _, h := range n.Hosts() {
-		state := "down"
-		if h.Running(ctx) {
-			state = "up"
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", h.Name(), h.IP(), h.Stack(), h.MachineID(), state)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", h.Name(), h.IP(), h.Stack(), h.MachineID(), hostState(h.Running(ctx), h.Partitioned()))
 	}
 	_ = tw.Flush()
+	fmt.Println("break one: scripts/lab reinstall|stop|start|partition|heal NODE")
 	fmt.Println()
 	procs, err := controlplane.Running(filepath.Join(*dir, "controlplane"))
 	if err != nil {
