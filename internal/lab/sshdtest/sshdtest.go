@@ -1,6 +1,7 @@
 // Package sshdtest runs a real OpenSSH sshd as a child process on 127.0.0.1 for
-// tests: a random port, fresh ed25519 and ecdsa host keys, and one authorized client
-// key for the current user. No system service is touched.
+// tests: a random port, fresh ed25519 and ecdsa host keys, one authorized client key
+// for the current user and, as a stock Debian sshd, the sftp subsystem (CopyToRemote
+// copies over SFTP). No system service is touched.
 package sshdtest
 
 import (
@@ -28,6 +29,28 @@ import (
 // Binary is where Debian's openssh-server puts sshd.
 const Binary = "/usr/sbin/sshd"
 
+// SFTPServer is where Debian's openssh-sftp-server puts the sftp subsystem: the
+// one a stock Debian sshd_config (and so every lab host) names.
+const SFTPServer = "/usr/lib/openssh/sftp-server"
+
+// Option changes how Start configures sshd.
+type Option func(*options)
+
+type options struct{ noSFTP bool }
+
+// WithoutSFTP starts an sshd that offers no sftp subsystem, as a host whose
+// sshd_config lacks the Subsystem line.
+func WithoutSFTP() Option { return func(o *options) { o.noSFTP = true } }
+
+// sftpSubsystem is the Subsystem line: Debian's sftp-server, as on the lab's hosts,
+// or sshd's built-in one where that is not installed.
+func sftpSubsystem() string {
+	if _, err := os.Stat(SFTPServer); err == nil {
+		return "Subsystem sftp " + SFTPServer
+	}
+	return "Subsystem sftp internal-sftp"
+}
+
 // Server is one running sshd.
 type Server struct {
 	Host string // 127.0.0.1
@@ -48,8 +71,13 @@ type Server struct {
 
 // Start starts sshd and stops it when the test ends. It skips the test when sshd is
 // not installed, unless CI is set (then it fails: CI must install openssh-server).
-func Start(t testing.TB) *Server {
+// The sshd offers the sftp subsystem unless WithoutSFTP is given.
+func Start(t testing.TB, opts ...Option) *Server {
 	t.Helper()
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
 	if _, err := os.Stat(Binary); err != nil {
 		if os.Getenv("CI") != "" {
 			t.Fatalf("%s missing: apt-get install openssh-server", Binary)
@@ -91,7 +119,7 @@ func Start(t testing.TB) *Server {
 	}
 
 	s.Port = freePort(t)
-	config := strings.Join([]string{
+	lines := []string{
 		"ListenAddress " + s.Host,
 		"Port " + strconv.Itoa(s.Port),
 		"HostKey " + filepath.Join(dir, "host_ed25519"),
@@ -105,8 +133,11 @@ func Start(t testing.TB) *Server {
 		"PermitRootLogin prohibit-password",
 		"AcceptEnv LAB_* PULUMI_COMMAND_*",
 		"LogLevel VERBOSE",
-		"Subsystem sftp internal-sftp",
-	}, "\n") + "\n"
+	}
+	if !o.noSFTP {
+		lines = append(lines, sftpSubsystem())
+	}
+	config := strings.Join(lines, "\n") + "\n"
 	cfgPath := filepath.Join(dir, "sshd_config")
 	if err := os.WriteFile(cfgPath, []byte(config), 0o600); err != nil {
 		t.Fatal(err)
