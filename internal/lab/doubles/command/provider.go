@@ -47,50 +47,6 @@ func tokenOf(urn string) (string, error) {
 	return "", fmt.Errorf("unknown resource type %q", t)
 }
 
-// Check validates required inputs and otherwise returns the new inputs as they
-// came, secrets and unknowns included.
-func (p *Provider) Check(_ context.Context, req *pulumirpc.CheckRequest) (*pulumirpc.CheckResponse, error) {
-	tok, err := tokenOf(req.GetUrn())
-	if err != nil {
-		return nil, err
-	}
-	news, err := pb.Unmarshal(req.GetNews())
-	if err != nil {
-		return nil, err
-	}
-	var failures []*pulumirpc.CheckFailure
-	fail := func(prop, reason string) {
-		failures = append(failures, &pulumirpc.CheckFailure{Property: prop, Reason: reason})
-	}
-	required := []string{"connection"}
-	if tok == copyToRemoteToken {
-		required = append(required, "remotePath", "source")
-	}
-	for _, k := range required {
-		if _, ok := news[resource.PropertyKey(k)]; !ok {
-			fail(k, fmt.Sprintf("Missing required property '%s'", k))
-		}
-	}
-	if c, ok := news["connection"]; ok {
-		if conn := pb.Plain(c); conn.IsObject() {
-			if _, ok := conn.ObjectValue()["host"]; !ok {
-				fail("connection.host", "Missing required property 'host'")
-			}
-		}
-	}
-	if l := pb.String(news, "logging"); l != nil {
-		switch *l {
-		case "stdout", "stderr", "stdoutAndStderr", "none":
-		default:
-			fail("logging", fmt.Sprintf("%q is not a valid value for Logging: want stdout, stderr, stdoutAndStderr or none", *l))
-		}
-	}
-	if tok == copyToRemoteToken {
-		failures = append(failures, checkSource(news)...)
-	}
-	return &pulumirpc.CheckResponse{Inputs: req.GetNews(), Failures: failures}, nil
-}
-
 // Diff compares the old inputs with the new: only `triggers` forces a
 // replacement (both resources implement Update upstream).
 func (p *Provider) Diff(_ context.Context, req *pulumirpc.DiffRequest) (*pulumirpc.DiffResponse, error) {
