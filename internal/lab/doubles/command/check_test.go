@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
+	"github.com/pulumi/pulumi/sdk/v3/go/common/resource/sig"
 	pulumirpc "github.com/pulumi/pulumi/sdk/v3/proto/go"
 	"google.golang.org/protobuf/types/known/structpb"
 
@@ -203,4 +204,95 @@ func secretObjectOf(t *testing.T, v resource.PropertyValue) resource.PropertyMap
 		t.Fatalf("%v is not a secret object", v)
 	}
 	return v.SecretValue().Element.ObjectValue()
+}
+
+// Unknown secrets: the real plugin fails Check on one inside triggers only.
+
+// The two wire forms of a secret whose value is not known yet.
+func secretWithoutValue() *structpb.Value {
+	return structpb.NewStructValue(&structpb.Struct{Fields: map[string]*structpb.Value{
+		sig.Key: structpb.NewStringValue(sig.Secret),
+	}})
+}
+
+func secretOfUnknown() *structpb.Value {
+	return structpb.NewStructValue(&structpb.Struct{Fields: map[string]*structpb.Value{
+		sig.Key: structpb.NewStringValue(sig.Secret),
+		"value": structpb.NewStringValue(sig.UnknownStringValue),
+	}})
+}
+
+func list(vs ...*structpb.Value) *structpb.Value {
+	return structpb.NewListValue(&structpb.ListValue{Values: vs})
+}
+
+func object(k string, v *structpb.Value) *structpb.Value {
+	return structpb.NewStructValue(&structpb.Struct{Fields: map[string]*structpb.Value{k: v}})
+}
+
+// rawInputs is a command's inputs with extra raw wire fields.
+func rawInputs(t *testing.T, extra map[string]*structpb.Value) *structpb.Struct {
+	s := props(t, map[string]any{"connection": conn("h", 22), "create": "true"})
+	for k, v := range extra {
+		s.Fields[k] = v
+	}
+	return s
+}
+
+// A new RandomPassword in triggers fails the real plugin's Check, in either wire form
+// and however deep; the path leads the message.
+func TestCheckRefusesUnknownSecretInTriggers(t *testing.T) {
+	for name, tt := range map[string]struct {
+		triggers *structpb.Value
+		path     string
+	}{
+		"without value":      {list(secretWithoutValue()), "triggers[0]"},
+		"unknown value":      {list(structpb.NewStringValue("x"), secretOfUnknown()), "triggers[1]"},
+		"in an object":       {list(object("token", secretWithoutValue())), "triggers[0].token"},
+		"in a nested list":   {list(list(structpb.NewStringValue("x"), secretOfUnknown())), "triggers[0][1]"},
+		"beside an unknown":  {list(structpb.NewStringValue(sig.UnknownStringValue), secretOfUnknown()), "triggers[1]"},
+		"in a secret object": {list(secretObject("token", secretWithoutValue())), "triggers[0].token"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, _, err := check(t, cmdURN, rawInputs(t, map[string]*structpb.Value{"triggers": tt.triggers}))
+			want := tt.path + ": malformed secret: missing value"
+			if err == nil || !strings.Contains(err.Error(), want) {
+				t.Fatalf("err = %v, want %q", err, want)
+			}
+		})
+	}
+}
+
+func secretObject(k string, v *structpb.Value) *structpb.Value {
+	return structpb.NewStructValue(&structpb.Struct{Fields: map[string]*structpb.Value{
+		sig.Key: structpb.NewStringValue(sig.Secret),
+		"value": object(k, v),
+	}})
+}
+
+// An unknown secret anywhere but in triggers, or a plain unknown in triggers,
+// passes: the secret comes back an unknown secret.
+func TestCheckPassesUnknownSecretsOutsideTriggers(t *testing.T) {
+	for name, extra := range map[string]map[string]*structpb.Value{
+		"stdin without value":       {"stdin": secretWithoutValue()},
+		"stdin unknown value":       {"stdin": secretOfUnknown()},
+		"create without value":      {"create": secretWithoutValue()},
+		"environment without value": {"environment": object("TOKEN", secretWithoutValue())},
+		"plain unknown in triggers": {"triggers": list(structpb.NewStringValue(sig.UnknownStringValue))},
+	} {
+		t.Run(name, func(t *testing.T) {
+			inputs, failures, err := check(t, cmdURN, rawInputs(t, extra))
+			if err != nil || len(failures) > 0 {
+				t.Fatalf("check: %v %v", err, failures)
+			}
+			for k := range extra {
+				if v := inputs[resource.PropertyKey(k)]; !v.ContainsUnknowns() {
+					t.Errorf("%s = %v, want it unknown still", k, v)
+				}
+			}
+			if s := inputs["stdin"]; extra["stdin"] != nil && !s.IsSecret() {
+				t.Errorf("stdin = %v, want a secret", s)
+			}
+		})
+	}
 }
