@@ -74,6 +74,7 @@ func outputsOf(inputs resource.PropertyMap, stdout, stderr string) resource.Prop
 	return out
 }
 
+// Create runs `create`; a preview runs nothing and leaves stdout/stderr unknown.
 func (p *Provider) Create(ctx context.Context, req *pulumirpc.CreateRequest) (*pulumirpc.CreateResponse, error) {
 	tok, err := tokenOf(req.GetUrn())
 	if err != nil {
@@ -92,8 +93,10 @@ func (p *Provider) Create(ctx context.Context, req *pulumirpc.CreateRequest) (*p
 		return nil, err
 	}
 	if req.GetPreview() {
-		out, err := pb.Marshal(pb.StripInternal(props))
-		return &pulumirpc.CreateResponse{Id: id, Properties: out}, err
+		out := outputsOf(props, "", "")
+		computedOutputs(out)
+		s, err := pb.Marshal(out)
+		return &pulumirpc.CreateResponse{Id: id, Properties: s}, err
 	}
 	var stdout, stderr string
 	if create := pb.String(props, "create"); create != nil {
@@ -112,7 +115,7 @@ func (p *Provider) Create(ctx context.Context, req *pulumirpc.CreateRequest) (*p
 
 // Update runs `update`, or else `create`, with the new inputs on the new
 // connection; the previous stdout/stderr feed PULUMI_COMMAND_* and are kept when
-// nothing runs.
+// nothing runs. A preview keeps them only while no input is unknown or changed.
 func (p *Provider) Update(ctx context.Context, req *pulumirpc.UpdateRequest) (*pulumirpc.UpdateResponse, error) {
 	tok, err := tokenOf(req.GetUrn())
 	if err != nil {
@@ -133,11 +136,8 @@ func (p *Provider) Update(ctx context.Context, req *pulumirpc.UpdateRequest) (*p
 	stdout, stderr := str(pb.String(olds, "stdout")), str(pb.String(olds, "stderr"))
 	if req.GetPreview() {
 		out := outputsOf(news, stdout, stderr)
-		// as pulumi-go-provider's default wiring: any unknown input makes the
-		// outputs unknown in a preview
-		if news.ContainsUnknowns() {
-			out["stdout"] = resource.MakeComputed(resource.NewStringProperty(""))
-			out["stderr"] = resource.MakeComputed(resource.NewStringProperty(""))
+		if inputsChanged(tok, olds, news) {
+			computedOutputs(out)
 		}
 		s, err := pb.Marshal(out)
 		return &pulumirpc.UpdateResponse{Properties: s}, err
