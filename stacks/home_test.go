@@ -166,3 +166,41 @@ func TestNoStepPutsASecretInTriggers(t *testing.T) {
 		assert.Empty(t, res.SecretTriggers(), "steps with a secret in triggers (preview: %v)", dryRun)
 	}
 }
+
+// Bumping the upgrade epoch while a node is down must not create that node's
+// upgrade step: it would dial the dead host and fail the whole run.
+func TestDownNodeGetsNoNewSteps(t *testing.T) {
+	h := loadHome(t)
+	at(h.values, "nodes", 2)["down"] = true
+	at(h.values, "system")["upgradeEpoch"] = 4
+	f := &fakeFacts{}
+	o := h.options(t)
+	steps := func(names ...string) resource.PropertyValue {
+		var l []resource.PropertyValue
+		for _, n := range names {
+			l = append(l, resource.NewProperty(n))
+		}
+		return resource.NewProperty(l)
+	}
+	o.Outputs = func(a pulumi.MockResourceArgs) resource.PropertyMap {
+		if a.TypeToken == "pulumi:pulumi:StackReference" {
+			return resource.PropertyMap{"outputs": resource.NewProperty(resource.PropertyMap{
+				"provisionedNodes": steps("node1", "node2", "node3"),
+				"provisionedSteps": resource.NewProperty(resource.PropertyMap{
+					"node3": steps("static-ip", "confirm-ip", "base"),
+				}),
+			})}
+		}
+		return nil
+	}
+	res := pulumitest.Run(t, f.run, o)
+	require.NoError(t, res.Err)
+	var node3 []string
+	for _, c := range res.ByType("command:remote:Command") {
+		if strings.HasPrefix(c.Name, "node3-") {
+			node3 = append(node3, c.Name)
+		}
+	}
+	assert.ElementsMatch(t, []string{"node3-static-ip", "node3-confirm-ip", "node3-base"}, node3)
+	res.Get(t, "command:remote:Command", "node2-upgrade") // the live nodes upgrade
+}

@@ -22,6 +22,10 @@ type Probe func(ctx context.Context, targets []remotenode.Target, o remotenode.P
 // program cannot read its own state, but it can read its last outputs.
 const provisionedOutput = "provisionedNodes"
 
+// provisionedStepsOutput maps each of those nodes to the steps it has in the
+// stack, so a dead node keeps exactly those and gets no new one.
+const provisionedStepsOutput = "provisionedSteps"
+
 // gatherFacts probes every node that is up, in parallel, before anything is
 // declared: an unreachable host or an unpinned key stops the run here.
 func gatherFacts(cfg *Config, probe Probe) (map[string]*remotenode.Facts, error) {
@@ -53,7 +57,7 @@ func gatherFacts(cfg *Config, probe Probe) (map[string]*remotenode.Facts, error)
 
 // provisionNodes declares a RemoteNode per configured node.
 func provisionNodes(ctx *pulumi.Context, cfg *Config, facts map[string]*remotenode.Facts) ([]*remotenode.RemoteNode, error) {
-	provisioned, err := lastProvisioned(ctx)
+	provisioned, lastSteps, err := lastProvisioned(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -63,6 +67,7 @@ func provisionNodes(ctx *pulumi.Context, cfg *Config, facts map[string]*remoteno
 
 	var nodes []*remotenode.RemoteNode
 	var keep []string
+	steps := pulumi.Map{}
 	var lastUpgrade pulumi.Resource
 	for i, n := range cfg.Nodes {
 		args := &remotenode.RemoteNodeArgs{
@@ -76,6 +81,7 @@ func provisionNodes(ctx *pulumi.Context, cfg *Config, facts map[string]*remoteno
 			Facts:         facts[n.Name],
 			Down:          n.Down,
 			Provisioned:   slices.Contains(provisioned, n.Name),
+			KeptSteps:     lastSteps[n.Name],
 			RollbackAfter: confirmTime,
 		}
 		if lastUpgrade != nil {
@@ -90,17 +96,19 @@ func provisionNodes(ctx *pulumi.Context, cfg *Config, facts map[string]*remoteno
 		}
 		if !n.Down || args.Provisioned {
 			keep = append(keep, n.Name)
+			steps[n.Name] = pulumi.ToStringArray(node.Steps)
 		}
 		nodes = append(nodes, node)
 	}
 	ctx.Export(provisionedOutput, pulumi.ToStringArray(keep))
+	ctx.Export(provisionedStepsOutput, steps)
 	return nodes, nil
 }
 
-// lastProvisioned reads provisionedNodes from this stack's last outputs. The
-// reference is read on every run, not only while a node is down, so marking a
-// node down or up again adds or removes nothing in the stack.
-func lastProvisioned(ctx *pulumi.Context) ([]string, error) {
+// lastProvisioned reads provisionedNodes and provisionedSteps from this stack's
+// last outputs. The reference is read on every run, not only while a node is
+// down, so marking a node down or up again adds or removes nothing in the stack.
+func lastProvisioned(ctx *pulumi.Context) ([]string, map[string][]string, error) {
 	org := ctx.Organization()
 	if org == "" {
 		org = "organization"
@@ -109,21 +117,37 @@ func lastProvisioned(ctx *pulumi.Context) ([]string, error) {
 		Name: pulumi.String(fmt.Sprintf("%s/%s/%s", org, ctx.Project(), ctx.Stack())),
 	})
 	if err != nil {
-		return nil, fmt.Errorf("reading the stack's last outputs: %w", err)
+		return nil, nil, fmt.Errorf("reading the stack's last outputs: %w", err)
 	}
 	d, err := ref.GetOutputDetails(provisionedOutput)
 	if err != nil {
-		return nil, fmt.Errorf("reading the stack's last outputs: %w", err)
+		return nil, nil, fmt.Errorf("reading the stack's last outputs: %w", err)
 	}
-	var names []string
-	if list, ok := d.Value.([]any); ok {
-		for _, v := range list {
-			if s, ok := v.(string); ok {
-				names = append(names, s)
+	names := stringList(d.Value)
+	d, err = ref.GetOutputDetails(provisionedStepsOutput)
+	if err != nil {
+		return nil, nil, fmt.Errorf("reading the stack's last outputs: %w", err)
+	}
+	steps := map[string][]string{}
+	if m, ok := d.Value.(map[string]any); ok {
+		for node, v := range m {
+			steps[node] = stringList(v)
+		}
+	}
+	return names, steps, nil
+}
+
+// stringList reads a list of strings from a stack output's value.
+func stringList(v any) []string {
+	var out []string
+	if list, ok := v.([]any); ok {
+		for _, e := range list {
+			if s, ok := e.(string); ok {
+				out = append(out, s)
 			}
 		}
 	}
-	return names, nil
+	return out
 }
 
 // hostEntries is the managed /etc/hosts block: every node on its static

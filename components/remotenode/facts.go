@@ -15,6 +15,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/homeslice/homelab/internal/shell"
+	"github.com/homeslice/homelab/internal/step"
 )
 
 // Facts is what a host is, read over SSH on every preview and up. Only the
@@ -50,12 +51,7 @@ type Snap struct {
 }
 
 // Marker is what a provisioning step recorded on the host when it last ran.
-type Marker struct {
-	State  string `json:"state"` // applied, pending (static IP awaiting confirm), rolledback
-	Hash   string `json:"hash"`  // hash of what the step applied
-	Redo   int    `json:"redo"`  // how many times the step was re-run after not sticking
-	Intact bool   `json:"intact"`
-}
+type Marker = step.Marker
 
 // Network stacks a host can be configured with.
 const (

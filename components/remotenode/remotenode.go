@@ -27,6 +27,8 @@ import (
 
 	"github.com/pulumi/pulumi-command/sdk/go/command/remote"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/homeslice/homelab/internal/step"
 )
 
 // Type is the component's type token.
@@ -61,10 +63,12 @@ type RemoteNodeArgs struct {
 	// Facts are the host's facts from Gather; nil when the node is down.
 	Facts *Facts
 	// Down marks a dead host: nothing is planned for it. When Provisioned,
-	// its steps are declared with every input ignored, so they keep their
-	// last inputs and stay in the stack; otherwise none are declared.
+	// the steps its last run left in the stack (KeptSteps; nil: the first
+	// three) are declared with every input ignored, so they keep their last
+	// inputs; no new step is added. Otherwise none are declared.
 	Down        bool
 	Provisioned bool
+	KeptSteps   []string
 	// RollbackAfter is how long a new static address has to be confirmed
 	// before the host rolls it back (default 3 minutes).
 	RollbackAfter time.Duration
@@ -83,7 +87,9 @@ type RemoteNode struct {
 	StaticIP  *remote.Command
 	ConfirmIP *remote.Command
 	Base      *remote.Command
-	Upgrade   *remote.Command // nil unless UpgradeEpoch > 0
+	Upgrade   *remote.Command // nil unless UpgradeEpoch > 0 (and, on a dead node, kept)
+	// Steps names the steps declared this run, for the stack's outputs.
+	Steps []string
 }
 
 // Dial limits of the commands. The confirm step retries for longer: the new
@@ -115,84 +121,107 @@ func NewRemoteNode(ctx *pulumi.Context, name string, args *RemoteNodeArgs, opts 
 		return nil, err
 	}
 	n.Connection = connection(args, prefix.Addr().String(), dialErrorLimit)
-
-	if args.Down && !args.Provisioned {
+	node := nodeState(name, args)
+	if node.State == step.DownNever {
 		return n, ctx.RegisterResourceOutputs(n, pulumi.Map{"down": pulumi.Bool(true)})
 	}
-	facts := args.Facts
-	stepOpts := []pulumi.ResourceOption{pulumi.Parent(n)}
-	if args.Down {
-		// Keep whatever the stack holds: a dead host must not be dialled.
-		facts = &Facts{MachineID: "down", NetworkStack: StackNetplan, Interface: "down"}
-		stepOpts = append(stepOpts, pulumi.IgnoreChanges([]string{
-			"create", "update", "stdin", "triggers", "connection", "logging", "environment", "addPreviousOutputInEnv",
-		}))
+
+	// A dead node's steps keep their last inputs (step.Declare ignores every
+	// input), so nothing is rendered for it: there are no facts to render from.
+	scripts := map[string]step.Script{}
+	for _, s := range []string{StepStaticIP, StepConfirmIP, StepBase, StepUpgrade} {
+		scripts[s] = step.Script{Name: s}
+	}
+	nc := netConfig{Address: args.StaticAddress, Gateway: args.Gateway, DNS: args.DNS}
+	ipSticks := false
+	if f := args.Facts; node.State == step.Up {
+		nc.Interface = f.Interface
+		if scripts[StepStaticIP], err = staticIPScript(f.NetworkStack, nc, int(args.RollbackAfter.Seconds())); err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		scripts[StepConfirmIP] = confirmIPScript(nc)
+		packages := append(slices.Clone(BasePackages), args.ExtraPackages...)
+		scripts[StepBase] = baseScript(args.Hostname, args.Hosts, args.Journald, packages)
+		scripts[StepUpgrade] = upgradeScript(args.UpgradeEpoch)
+		ipSticks = slices.Contains(f.Addresses, args.StaticAddress)
 	}
 
-	nc := netConfig{
-		Interface: facts.Interface,
-		Address:   args.StaticAddress, Gateway: args.Gateway, DNS: args.DNS,
-	}
-	staticIP, err := staticIPScript(facts.NetworkStack, nc, int(args.RollbackAfter.Seconds()))
+	staticIP, err := step.Declare(ctx, n, node, step.Step{
+		Script: scripts[StepStaticIP], Connection: connection(args, args.Address, dialErrorLimit), Sticks: ipSticks,
+	})
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
-	}
-	ipSticks := slices.Contains(facts.Addresses, args.StaticAddress)
-	ipRedo := redo(facts, StepStaticIP, ipSticks)
-
-	step := func(s script, redoCount int, conn remote.ConnectionArgs, triggers pulumi.Array, deps []pulumi.Resource) (*remote.Command, error) {
-		o := append(slices.Clone(stepOpts), pulumi.DependsOn(deps))
-		return remote.NewCommand(ctx, name+"-"+s.Step, &remote.CommandArgs{
-			Connection:             conn,
-			Create:                 pulumi.String(s.command(redoCount)),
-			Triggers:               triggers,
-			AddPreviousOutputInEnv: pulumi.Bool(false),
-		}, o...)
-	}
-	identity := func(redoCount int) pulumi.Array {
-		return pulumi.Array{
-			pulumi.String("machine-id=" + facts.MachineID),
-			pulumi.String(fmt.Sprintf("redo=%d", redoCount)),
-		}
-	}
-
-	installConn := connection(args, args.Address, dialErrorLimit)
-	if n.StaticIP, err = step(staticIP, ipRedo, installConn, identity(ipRedo), nil); err != nil {
 		return nil, err
 	}
-	confirmConn := connection(args, prefix.Addr().String(), confirmDialErrorLimit)
-	if n.ConfirmIP, err = step(confirmIPScript(nc), ipRedo, confirmConn, identity(ipRedo), []pulumi.Resource{n.StaticIP}); err != nil {
+	confirmIP, err := step.Declare(ctx, n, node, step.Step{
+		Script: scripts[StepConfirmIP], Connection: connection(args, prefix.Addr().String(), confirmDialErrorLimit),
+		Sticks: true, Confirms: staticIP,
+	})
+	if err != nil {
 		return nil, err
 	}
-
-	packages := append(slices.Clone(BasePackages), args.ExtraPackages...)
-	base := baseScript(args.Hostname, args.Hosts, args.Journald, packages)
-	baseRedo := redo(facts, StepBase, true)
-	if n.Base, err = step(base, baseRedo, n.Connection, identity(baseRedo), []pulumi.Resource{n.ConfirmIP}); err != nil {
+	base, err := step.Declare(ctx, n, node, step.Step{
+		Script: scripts[StepBase], Connection: n.Connection, Sticks: true, After: resources(confirmIP),
+	})
+	if err != nil {
 		return nil, err
 	}
-
+	var upgrade *step.Declared
 	if args.UpgradeEpoch > 0 {
-		triggers := pulumi.Array{
-			pulumi.String("machine-id=" + facts.MachineID),
-			pulumi.String(fmt.Sprintf("epoch=%d", args.UpgradeEpoch)),
-		}
-		deps := append([]pulumi.Resource{n.Base}, args.UpgradeAfter...)
-		if n.Upgrade, err = step(upgradeScript(args.UpgradeEpoch), 0, n.Connection, triggers, deps); err != nil {
+		upgrade, err = step.Declare(ctx, n, node, step.Step{
+			Script: scripts[StepUpgrade], Connection: n.Connection, NoRedo: true,
+			Triggers: []string{fmt.Sprintf("epoch=%d", args.UpgradeEpoch)},
+			After:    append(resources(base), args.UpgradeAfter...),
+		})
+		if err != nil {
 			return nil, err
 		}
 	}
+	n.StaticIP, n.ConfirmIP, n.Base, n.Upgrade = command(staticIP), command(confirmIP), command(base), command(upgrade)
+	for _, d := range []*step.Declared{staticIP, confirmIP, base, upgrade} {
+		if d != nil {
+			n.Steps = append(n.Steps, d.Script.Name)
+		}
+	}
 
-	outs := pulumi.Map{
-		"machineId":     pulumi.String(facts.MachineID),
-		"networkStack":  pulumi.String(facts.NetworkStack),
-		"interface":     pulumi.String(facts.Interface),
-		"staticAddress": pulumi.String(args.StaticAddress),
+	outs := pulumi.Map{"staticAddress": pulumi.String(args.StaticAddress)}
+	if f := args.Facts; f != nil {
+		outs["machineId"] = pulumi.String(f.MachineID)
+		outs["networkStack"] = pulumi.String(f.NetworkStack)
+		outs["interface"] = pulumi.String(f.Interface)
 	}
 	if err := ctx.RegisterResourceOutputs(n, outs); err != nil {
 		return nil, err
 	}
 	return n, nil
+}
+
+// nodeState is the node as the step machinery sees it this run.
+func nodeState(name string, args *RemoteNodeArgs) step.Node {
+	switch {
+	case !args.Down:
+		return step.Node{Name: name, State: step.Up, MachineID: args.Facts.MachineID, Markers: args.Facts.Markers}
+	case args.Provisioned:
+		kept := args.KeptSteps
+		if kept == nil {
+			kept = []string{StepStaticIP, StepConfirmIP, StepBase}
+		}
+		return step.Node{Name: name, State: step.DownProvisioned, Kept: kept}
+	}
+	return step.Node{Name: name, State: step.DownNever}
+}
+
+func resources(d *step.Declared) []pulumi.Resource {
+	if d == nil {
+		return nil
+	}
+	return []pulumi.Resource{d.Command}
+}
+
+func command(d *step.Declared) *remote.Command {
+	if d == nil {
+		return nil
+	}
+	return d.Command
 }
 
 // connection dials host with the pinned key; the private key is a secret
@@ -207,19 +236,4 @@ func connection(args *RemoteNodeArgs, host string, dialErrors int) remote.Connec
 		DialErrorLimit: pulumi.Int(dialErrors),
 		PerDialTimeout: pulumi.Int(perDialTimeout),
 	}
-}
-
-// redo is the step's redo counter: unchanged while the step's marker says it
-// is applied and intact (so a converged host plans nothing), one more when it
-// did not stick (so the step is replaced and runs again). A changed script on
-// an intact host keeps the counter: that is an update, not a replacement.
-func redo(f *Facts, step string, sticks bool) int {
-	m, ok := f.Markers[step]
-	if !ok {
-		return 0
-	}
-	if m.State == "applied" && m.Intact && sticks {
-		return m.Redo
-	}
-	return m.Redo + 1
 }

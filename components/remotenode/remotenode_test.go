@@ -111,19 +111,6 @@ func TestDependencyChain(t *testing.T) {
 	assert.Contains(t, res.Get(t, cmdType, "node1-base").Request.GetDependencies(), urn("node1-confirm-ip"))
 }
 
-func TestRedo(t *testing.T) {
-	f := facts(StackNetplan)
-	assert.Equal(t, 0, redo(f, StepBase, true), "fresh host")
-	f.Markers[StepBase] = Marker{State: "applied", Hash: "h", Redo: 3, Intact: true}
-	assert.Equal(t, 3, redo(f, StepBase, true), "converged: no change")
-	f.Markers[StepBase] = Marker{State: "applied", Hash: "h", Redo: 3, Intact: false}
-	assert.Equal(t, 4, redo(f, StepBase, true), "edited by hand: re-run")
-	f.Markers[StepStaticIP] = Marker{State: "rolledback", Hash: "h", Redo: 0, Intact: true}
-	assert.Equal(t, 1, redo(f, StepStaticIP, false), "rolled back: re-run")
-	f.Markers[StepStaticIP] = Marker{State: "applied", Hash: "h", Redo: 1, Intact: true}
-	assert.Equal(t, 2, redo(f, StepStaticIP, false), "address gone: re-run")
-}
-
 func TestRolledBackAddressReplacesTheStaticIPSteps(t *testing.T) {
 	f := facts(StackNetplan)
 	f.Markers[StepStaticIP] = Marker{State: "rolledback", Hash: "x", Redo: 0, Intact: true}
@@ -148,6 +135,36 @@ func TestDownNode(t *testing.T) {
 	for _, c := range cmds {
 		assert.Subset(t, c.Request.GetIgnoreChanges(), []string{"create", "triggers", "connection"}, c.Name)
 	}
+
+	// an upgrade epoch bumped while the node is dead adds no step that would
+	// dial it; the upgrade it already had is kept
+	a = args(nil)
+	a.Down, a.Provisioned, a.UpgradeEpoch = true, true, 2
+	a.KeptSteps = []string{StepStaticIP, StepConfirmIP, StepBase}
+	res = run(t, a)
+	assert.Len(t, res.ByType(cmdType), 3, "no new upgrade step on a dead node")
+	a.KeptSteps = append(a.KeptSteps, StepUpgrade)
+	res = run(t, a)
+	assert.Len(t, res.ByType(cmdType), 4, "the dead node's upgrade step stays in the stack")
+}
+
+// A gateway or DNS change is a new static-ip attempt: its confirm must be a new
+// one too, or the rollback armed by the attempt undoes a successful up.
+func TestEveryStaticIPAttemptIsConfirmed(t *testing.T) {
+	triggers := func(gateway string) (confirm, base string) {
+		a := args(facts(StackNetplan))
+		a.Gateway = gateway
+		res := run(t, a)
+		return fmt.Sprint(res.Get(t, cmdType, "node1-confirm-ip").Inputs["triggers"]),
+			fmt.Sprint(res.Get(t, cmdType, "node1-base").Inputs["triggers"])
+	}
+	confirm1, base1 := triggers("10.0.0.1")
+	confirm2, base2 := triggers("10.0.0.254")
+	assert.NotEqual(t, confirm1, confirm2, "a new attempt replaces its confirm")
+	assert.Contains(t, confirm1, "confirms=static-ip@")
+	assert.Equal(t, base1, base2, "nothing else is replaced")
+	again, _ := triggers("10.0.0.1")
+	assert.Equal(t, confirm1, again, "the same attempt keeps its confirm (a converged host plans nothing)")
 }
 
 func TestUnsupportedStackFails(t *testing.T) {

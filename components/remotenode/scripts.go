@@ -2,20 +2,16 @@ package remotenode
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"embed"
-	"encoding/hex"
 	"fmt"
 	"text/template"
 
 	"github.com/homeslice/homelab/internal/shell"
+	"github.com/homeslice/homelab/internal/step"
 )
 
 //go:embed scripts/facts.sh
 var factsScript string
-
-//go:embed scripts/lib.sh
-var libScript string
 
 //go:embed scripts/*.tmpl scripts/net/*.tmpl
 var templateFS embed.FS
@@ -34,14 +30,6 @@ const (
 	StepUpgrade   = "upgrade"
 )
 
-// script is a rendered step: its body and the hash of that body, which the
-// step records on the host.
-type script struct {
-	Step string
-	Body string
-	Hash string
-}
-
 // render executes a template; a failure is a programming error.
 func render(name string, data any) string {
 	var b bytes.Buffer
@@ -51,24 +39,9 @@ func render(name string, data any) string {
 	return b.String()
 }
 
-// newScript renders a step's template into a script body hashed without its
-// redo counter, so the hash says what the step applies, not how often.
-func newScript(step, tmpl string, data any) script {
-	body := render(tmpl, data)
-	sum := sha256.Sum256([]byte(body))
-	return script{Step: step, Body: body, Hash: hex.EncodeToString(sum[:8])}
-}
-
-// command returns the full command line for a run with the given redo
-// counter: lib.sh, the step's identity, then the body, run as root.
-func (s script) command(redo int) string {
-	return shell.Sudo("homelab-"+s.Step, s.text(redo))
-}
-
-// text is the whole script as it runs on the host, for shellcheck in tests.
-func (s script) text(redo int) string {
-	return "#!/usr/bin/env bash\n" + libScript +
-		fmt.Sprintf("step_name=%s\nstep_hash=%s\nstep_redo=%d\n", s.Step, s.Hash, redo) + s.Body
+// newScript renders a step's template into a step script.
+func newScript(name, tmpl string, data any) step.Script {
+	return step.NewScript(name, render(tmpl, data))
 }
 
 // netConfig is what a network stack needs to give an interface its address.
@@ -143,10 +116,10 @@ type staticIPData struct {
 	DeadlineSeconds int
 }
 
-func staticIPScript(stack string, nc netConfig, deadlineSeconds int) (script, error) {
+func staticIPScript(stack string, nc netConfig, deadlineSeconds int) (step.Script, error) {
 	plan, err := planFor(stack, nc.Interface)
 	if err != nil {
-		return script{}, err
+		return step.Script{}, err
 	}
 	d := staticIPData{
 		stackPlan: plan, netConfig: nc, Step: StepStaticIP, Stack: stack,
@@ -155,7 +128,7 @@ func staticIPScript(stack string, nc netConfig, deadlineSeconds int) (script, er
 	return newScript(StepStaticIP, "static-ip.sh.tmpl", d), nil
 }
 
-func confirmIPScript(nc netConfig) script {
+func confirmIPScript(nc netConfig) step.Script {
 	return newScript(StepConfirmIP, "confirm-ip.sh.tmpl", struct {
 		netConfig
 		StaticStep string
@@ -178,7 +151,7 @@ type Journald struct {
 // repositories and fetch over HTTPS.
 var BasePackages = []string{"ca-certificates", "curl", "gnupg"}
 
-func baseScript(hostname string, hosts []HostEntry, j Journald, packages []string) script {
+func baseScript(hostname string, hosts []HostEntry, j Journald, packages []string) step.Script {
 	return newScript(StepBase, "base.sh.tmpl", struct {
 		Hostname string
 		Hosts    []HostEntry
@@ -187,6 +160,6 @@ func baseScript(hostname string, hosts []HostEntry, j Journald, packages []strin
 	}{hostname, hosts, j, packages})
 }
 
-func upgradeScript(epoch int) script {
+func upgradeScript(epoch int) step.Script {
 	return newScript(StepUpgrade, "upgrade.sh.tmpl", struct{ Epoch string }{fmt.Sprint(epoch)})
 }

@@ -31,14 +31,14 @@ func shellcheck(t *testing.T, name, text string) {
 func TestScriptsPassShellcheck(t *testing.T) {
 	scripts := map[string]string{
 		"facts":   factsScript,
-		"confirm": confirmIPScript(testNet).text(0),
-		"base":    baseScript("node1", []HostEntry{{IP: "10.0.0.21", Name: "node1"}, {IP: "10.0.0.22", Name: "node2"}}, Journald{Storage: "volatile", SystemMaxUse: "64M"}, append(BasePackages, "htop")).text(2),
-		"upgrade": upgradeScript(3).text(0),
+		"confirm": confirmIPScript(testNet).Text(0),
+		"base":    baseScript("node1", []HostEntry{{IP: "10.0.0.21", Name: "node1"}, {IP: "10.0.0.22", Name: "node2"}}, Journald{Storage: "volatile", SystemMaxUse: "64M"}, append(BasePackages, "htop")).Text(2),
+		"upgrade": upgradeScript(3).Text(0),
 	}
 	for _, stack := range []string{StackNetplan, StackNetworkd, StackNetworkManager, StackIfupdown} {
 		s, err := staticIPScript(stack, testNet, 180)
 		require.NoError(t, err)
-		scripts["static-ip-"+stack] = s.text(1)
+		scripts["static-ip-"+stack] = s.Text(1)
 	}
 	for name, text := range scripts {
 		t.Run(name, func(t *testing.T) {
@@ -75,8 +75,8 @@ func TestHashIgnoresRedoButNotContent(t *testing.T) {
 	a := baseScript("node1", nil, Journald{Storage: "volatile", SystemMaxUse: "64M"}, BasePackages)
 	b := baseScript("node1", nil, Journald{Storage: "volatile", SystemMaxUse: "32M"}, BasePackages)
 	assert.NotEqual(t, a.Hash, b.Hash)
-	assert.NotEqual(t, a.command(0), a.command(1))
-	assert.Contains(t, a.command(4), "step_redo=4")
+	assert.NotEqual(t, a.Command(0), a.Command(1))
+	assert.Contains(t, a.Command(4), "step_redo=4")
 	assert.Equal(t, a.Hash, baseScript("node1", nil, Journald{Storage: "volatile", SystemMaxUse: "64M"}, BasePackages).Hash)
 }
 
