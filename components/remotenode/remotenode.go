@@ -4,10 +4,12 @@
 // Facts are read in the program (Gather) before anything is declared; the
 // component then declares a few coarse remote.Command steps per host:
 //
-//	<node>-static-ip   dials the install-time address; writes the static address
-//	                   for the host's network stack and applies it in the
-//	                   background, armed with a timed rollback
-//	<node>-confirm-ip  dials the static address; disarms the rollback
+//	<node>-static-ip   dials the address that answers (the install-time one on a
+//	                   fresh host); writes the static address for the host's
+//	                   network stack and applies it in the background, armed
+//	                   with a timed rollback that survives a reboot
+//	<node>-confirm-ip  dials the static address; once that attempt's apply has
+//	                   finished, disarms the rollback
 //	<node>-base        hostname, /etc/hosts block, journald limits, TRIM, packages
 //	<node>-upgrade     OS upgrade, once per upgrade epoch (only when epoch > 0)
 //
@@ -38,7 +40,8 @@ const Type = "homelab:index:RemoteNode"
 type RemoteNodeArgs struct {
 	// Index is the node's position in the stack's nodes list, for messages.
 	Index int
-	// Address is the install-time SSH address; the static-IP step dials it.
+	// Address is the install-time SSH address; the static-IP step dials it on
+	// a fresh host (later, whichever address answers).
 	Address string
 	Port    int
 	User    string
@@ -139,18 +142,18 @@ func NewRemoteNode(ctx *pulumi.Context, name string, args *RemoteNodeArgs, opts 
 		if scripts[StepStaticIP], err = staticIPScript(f.NetworkStack, nc, int(args.RollbackAfter.Seconds())); err != nil {
 			return nil, fmt.Errorf("%s: %w", name, err)
 		}
-		scripts[StepConfirmIP] = confirmIPScript(nc)
 		packages := append(slices.Clone(BasePackages), args.ExtraPackages...)
 		scripts[StepBase] = baseScript(args.Hostname, args.Hosts, args.Journald, packages)
 		scripts[StepUpgrade] = upgradeScript(args.UpgradeEpoch)
 		ipSticks = slices.Contains(f.Addresses, args.StaticAddress)
 	}
 
-	staticIP, err := step.Declare(ctx, n, node, step.Step{
-		Script: scripts[StepStaticIP], Connection: connection(args, args.Address, dialErrorLimit), Sticks: ipSticks,
-	})
+	staticIP, err := step.Declare(ctx, n, node, staticIPStep(args, node, scripts[StepStaticIP], ipSticks))
 	if err != nil {
 		return nil, err
+	}
+	if staticIP != nil && node.State == step.Up {
+		scripts[StepConfirmIP] = confirmIPScript(nc, staticIP.Script, staticIP.Redo)
 	}
 	confirmIP, err := step.Declare(ctx, n, node, step.Step{
 		Script: scripts[StepConfirmIP], Connection: connection(args, prefix.Addr().String(), confirmDialErrorLimit),
@@ -193,6 +196,25 @@ func NewRemoteNode(ctx *pulumi.Context, name string, args *RemoteNodeArgs, opts 
 		return nil, err
 	}
 	return n, nil
+}
+
+// staticIPStep dials the address that answered the probe whenever the step is
+// going to run: the install-time address on a fresh host, the static address
+// once it is up (the install-time one, often a DHCP lease, is gone by then), the
+// old static address when the node is renumbered. When the host already holds
+// exactly what the step applies, the connection is ignored, so a converged host
+// plans nothing whichever address answered.
+func staticIPStep(args *RemoteNodeArgs, node step.Node, s step.Script, sticks bool) step.Step {
+	st := step.Step{Script: s, Sticks: sticks, Connection: connection(args, args.Address, dialErrorLimit)}
+	if node.State != step.Up {
+		return st
+	}
+	if step.InPlace(node.Markers, s, sticks) {
+		st.IgnoreChanges = []string{"connection"}
+	} else if at := args.Facts.ReachedAt; at != "" {
+		st.Connection = connection(args, at, dialErrorLimit)
+	}
+	return st
 }
 
 // nodeState is the node as the step machinery sees it this run.

@@ -175,3 +175,44 @@ func TestUnsupportedStackFails(t *testing.T) {
 	require.Error(t, res.Err)
 	assert.Contains(t, res.Err.Error(), `node1: network stack "wicked" is not supported`)
 }
+
+// After convergence the install-time address (often a DHCP lease) is gone: a
+// later change to the network settings must dial the address that answers,
+// while a converged host still plans nothing.
+func TestStaticIPDialsTheAddressThatAnswers(t *testing.T) {
+	converged := func(dns string) (*Facts, *RemoteNodeArgs) {
+		f := facts(StackNetplan)
+		f.Addresses = []string{"10.0.0.21/24"}
+		f.ReachedAt = "10.0.0.21"
+		a := args(f)
+		s, err := staticIPScript(StackNetplan, netConfig{Interface: "eth0", Address: a.StaticAddress, Gateway: a.Gateway, DNS: []string{dns}}, 180)
+		require.NoError(t, err)
+		f.Markers[StepStaticIP] = Marker{State: "applied", Hash: s.Hash, Intact: true}
+		return f, a
+	}
+
+	_, a := converged("10.0.0.1")
+	ip := run(t, a).Get(t, cmdType, "node1-static-ip")
+	assert.Contains(t, ip.Request.GetIgnoreChanges(), "connection", "converged: whichever address answered, nothing is planned")
+
+	_, a = converged("10.0.0.53") // the host holds another DNS than config now says
+	ip = run(t, a).Get(t, cmdType, "node1-static-ip")
+	assert.Equal(t, "10.0.0.21", ip.InputString("connection.host"), "a change dials the static address that answers, not the install-time one")
+	assert.NotContains(t, ip.Request.GetIgnoreChanges(), "connection")
+
+	fresh := facts(StackNetplan)
+	fresh.ReachedAt = "10.0.0.5"
+	ip = run(t, args(fresh)).Get(t, cmdType, "node1-static-ip")
+	assert.Equal(t, "10.0.0.5", ip.InputString("connection.host"), "a fresh host is dialled on its install-time address")
+}
+
+func TestConfirmWaitsForItsAttemptsApply(t *testing.T) {
+	res := run(t, args(facts(StackNetplan)))
+	ip := res.Get(t, cmdType, "node1-static-ip")
+	confirm := res.Get(t, cmdType, "node1-confirm-ip").InputString("create")
+	assert.Contains(t, ip.InputString("create"), "cp /var/lib/homelab/ip-attempt /var/lib/homelab/ip-applied", "the apply says when it is done")
+	assert.Contains(t, confirm, "applied_file=/var/lib/homelab/ip-applied")
+	assert.Contains(t, confirm, "attempt='", "the confirm names the attempt it waits for")
+	assert.Contains(t, ip.InputString("create"), "systemctl enable --quiet homelab-ip-rollback.timer", "the rollback survives a reboot")
+	assert.NotContains(t, ip.InputString("create"), "systemd-run --quiet --unit=homelab-ip-rollback", "no transient rollback timer")
+}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"embed"
 	"fmt"
+	"strconv"
 	"text/template"
 
 	"github.com/homeslice/homelab/internal/shell"
@@ -18,7 +19,7 @@ var templateFS embed.FS
 
 // templates are parsed once at start-up: a broken template fails every test
 // rather than a deploy.
-var templates = template.Must(template.New("").Funcs(template.FuncMap{"q": shell.Quote}).
+var templates = template.Must(template.New("").Funcs(template.FuncMap{"q": shell.Quote, "yamlString": strconv.Quote}).
 	ParseFS(templateFS, "scripts/*.tmpl", "scripts/net/*.tmpl"))
 
 // Step names: the suffix of each command's resource name and the name of its
@@ -128,11 +129,18 @@ func staticIPScript(stack string, nc netConfig, deadlineSeconds int) (step.Scrip
 	return newScript(StepStaticIP, "static-ip.sh.tmpl", d), nil
 }
 
-func confirmIPScript(nc netConfig) step.Script {
+// applyWaitSeconds bounds how long confirm-ip waits for its attempt's apply.
+const applyWaitSeconds = 60
+
+// confirmIPScript confirms one static-ip attempt: the static-ip script's hash
+// and redo counter, as static-ip records them on the host.
+func confirmIPScript(nc netConfig, staticIP step.Script, redo int) step.Script {
 	return newScript(StepConfirmIP, "confirm-ip.sh.tmpl", struct {
 		netConfig
-		StaticStep string
-	}{nc, StepStaticIP})
+		StaticStep       string
+		Attempt          string
+		ApplyWaitSeconds int
+	}{nc, StepStaticIP, fmt.Sprintf("%s-%d", staticIP.Hash, redo), applyWaitSeconds})
 }
 
 // HostEntry is one line of the managed /etc/hosts block.

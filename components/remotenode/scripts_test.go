@@ -10,6 +10,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/homeslice/homelab/internal/step"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -31,7 +33,7 @@ func shellcheck(t *testing.T, name, text string) {
 func TestScriptsPassShellcheck(t *testing.T) {
 	scripts := map[string]string{
 		"facts":   factsScript,
-		"confirm": confirmIPScript(testNet).Text(0),
+		"confirm": confirmIPScript(testNet, step.NewScript(StepStaticIP, "finish\n"), 1).Text(0),
 		"base":    baseScript("node1", []HostEntry{{IP: "10.0.0.21", Name: "node1"}, {IP: "10.0.0.22", Name: "node2"}}, Journald{Storage: "volatile", SystemMaxUse: "64M"}, append(BasePackages, "htop")).Text(2),
 		"upgrade": upgradeScript(3).Text(0),
 	}
@@ -83,4 +85,21 @@ func TestHashIgnoresRedoButNotContent(t *testing.T) {
 func TestHostileValuesStayQuoted(t *testing.T) {
 	s := baseScript("node1", nil, Journald{Storage: "volatile", SystemMaxUse: "64M"}, []string{"x'; rm -rf / #"})
 	assert.Contains(t, s.Body, `'x'\''; rm -rf / #'`)
+}
+
+// The interface name comes from the host: every shell use of it is quoted. A
+// name with a single quote in it would leave an unbalanced quote anywhere it
+// stood unquoted, which bash -n and shellcheck refuse.
+func TestHostReportedInterfaceStaysQuoted(t *testing.T) {
+	hostile := netConfig{Interface: "eth0';reboot", Address: "10.0.0.21/24", Gateway: "10.0.0.1", DNS: []string{"10.0.0.1"}}
+	for _, stack := range []string{StackNetplan, StackNetworkd, StackNetworkManager, StackIfupdown} {
+		s, err := staticIPScript(stack, hostile, 180)
+		require.NoError(t, err)
+		confirm := confirmIPScript(hostile, s, 0)
+		for name, text := range map[string]string{"static-ip-" + stack: s.Text(0), "confirm-ip": confirm.Text(0)} {
+			shellcheck(t, name, text)
+			out, err := exec.Command("bash", "-n", "-c", text).CombinedOutput()
+			assert.NoError(t, err, "%s: %s", name, out)
+		}
+	}
 }

@@ -70,6 +70,14 @@ type Marker struct {
 	Intact bool   `json:"intact"`
 }
 
+// InPlace reports that the host holds exactly what the script applies: its
+// marker records this script's hash, applied and intact, and the effect sticks
+// (Redo would not move). Running it again would change nothing.
+func InPlace(markers map[string]Marker, s Script, sticks bool) bool {
+	m, ok := markers[s.Name]
+	return ok && m.Hash == s.Hash && m.State == "applied" && m.Intact && sticks
+}
+
 // Redo is a step's redo counter: unchanged while its marker says it is applied
 // and intact and its effect is in place (so a converged host plans nothing), one
 // more when it did not stick (so the step is replaced and runs again). A changed
@@ -133,6 +141,9 @@ type Step struct {
 	// NoRedo leaves the redo counter out: the step runs once per identity and
 	// triggers (an upgrade per epoch).
 	NoRedo bool
+	// IgnoreChanges are inputs whose changes alone plan nothing (a connection
+	// that only matters when the step runs again).
+	IgnoreChanges []string
 }
 
 // Declared is a step as declared: its command, script and redo counter.
@@ -165,6 +176,9 @@ func Declare(ctx *pulumi.Context, parent pulumi.Resource, node Node, s Step) (*D
 	case Up:
 		if !s.NoRedo {
 			redo = Redo(node.Markers, s.Script.Name, s.Sticks)
+		}
+		if len(s.IgnoreChanges) > 0 {
+			opts = append(opts, pulumi.IgnoreChanges(s.IgnoreChanges))
 		}
 	}
 	triggers := pulumi.Array{pulumi.String("machine-id=" + node.MachineID)}
