@@ -9,6 +9,7 @@ package stacks_test
 
 import (
 	"fmt"
+	"net/netip"
 	"os/exec"
 	"slices"
 	"strings"
@@ -138,6 +139,11 @@ func TestLabLostConfirmRollsBackAndNextUpReapplies(t *testing.T) {
 	t.Cleanup(func() { _ = exec.Command("iptables", append([]string{"-D"}, rule...)...).Run() })
 
 	l.UpFails(nil, "node1-confirm-ip")
+	// Power-cycled inside the rollback window: the unconfirmed configuration is
+	// on disk and comes up at boot, and the rollback must still come after it.
+	// (Start waits for SSH on the install-time address: the rollback brings it back.)
+	n.Stop()
+	n.Start()
 	l.WaitFor("the host rolls back when the confirm never came", 2*time.Minute, func() error {
 		if b := n.Exec("cat /var/lib/homelab/steps/static-ip 2>&1 || true"); !strings.Contains(b, "state=rolledback") {
 			return fmt.Errorf("static-ip marker: %s", b)
@@ -153,6 +159,73 @@ func TestLabLostConfirmRollsBackAndNextUpReapplies(t *testing.T) {
 	assert.Contains(t, res.Ops("node1-static-ip"), apitype.OpReplace)
 	l.Up(nil)
 	assertConverged(t, l, 0)
+	l.AssertNoChanges()
+}
+
+// assertIPSettled checks that no rollback is left armed: the confirm of the
+// last attempt disarmed it, so nothing undoes a successful up minutes later.
+func assertIPSettled(t *testing.T, n *lab.Node, addr netip.Addr) {
+	t.Helper()
+	n.AssertAddress(addr, true)
+	n.AssertFile("/var/lib/homelab/steps/static-ip", "state=applied")
+	n.AssertService("homelab-ip-rollback.timer", "inactive")
+	n.AssertServiceEnabled("homelab-ip-rollback.timer", "disabled")
+	n.AssertSSH(addr)
+}
+
+// Day-2 changes to a converged node's network: its install-time address is gone
+// (as a DHCP lease is once the static address is up), so each change must reach
+// the host on the address that answers, be confirmed, and stay.
+func TestLabDayTwoNetworkChanges(t *testing.T) {
+	l := newHomeLab(t, 1, hosts.Netplan, map[string]any{"ipConfirmTime": "20s"})
+	n := l.Node(0)
+	n.Pin()
+	l.Up(nil)
+	assertConverged(t, l, 0)
+	n.AssertAddress(n.IP(), false)
+	l.AssertNoChanges()
+
+	bits := l.Network.Subnet().Bits()
+	dns := l.Network.StaticAddress(20).String()
+	l.ConfigSet("nodes[0].dns[0]", dns)
+	res := l.Preview()
+	assert.Equal(t, []apitype.OpType{apitype.OpUpdate}, res.Ops("node1-static-ip"), "a DNS change updates static-ip")
+	assert.Contains(t, res.Ops("node1-confirm-ip"), apitype.OpReplace, "and a new confirm confirms that attempt")
+	l.Up(nil)
+	n.AssertFile("/etc/netplan/60-homelab.yaml", dns)
+	assertIPSettled(t, n, n.StaticAddress())
+	l.AssertNoChanges()
+
+	gateway := l.Network.StaticAddress(21).String()
+	l.ConfigSet("nodes[0].gateway", gateway)
+	l.Up(nil)
+	n.AssertFile("/etc/netplan/60-homelab.yaml", gateway)
+	assertIPSettled(t, n, n.StaticAddress())
+	l.AssertNoChanges()
+
+	// Renumbered before it is clustered: dialled on its old address, confirmed on the new.
+	renumbered := l.Network.StaticAddress(5)
+	l.ConfigSet("nodes[0].staticAddress", netip.PrefixFrom(renumbered, bits).String())
+	l.Up(nil)
+	assertIPSettled(t, n, renumbered)
+	n.AssertAddress(n.StaticAddress(), false)
+	l.AssertNoChanges()
+}
+
+// A DHCP reservation equal to the static address: the host answers there
+// before the static configuration is applied, so the confirm must wait for the
+// apply, or it disarms the rollback before the apply it should guard has run.
+func TestLabReservationEqualToTheStaticAddress(t *testing.T) {
+	l := newHomeLab(t, 1, hosts.Netplan, nil)
+	n := l.Node(0)
+	l.ConfigSet("nodes[0].staticAddress", netip.PrefixFrom(n.IP(), l.Network.Subnet().Bits()).String())
+	n.Pin()
+	l.Up(nil)
+	assertIPSettled(t, n, n.IP())
+	log := n.Exec("journalctl -t homelab -o cat --no-pager")
+	applied, confirmed := strings.Index(log, " applied"), strings.Index(log, " confirmed")
+	require.True(t, applied >= 0 && confirmed >= 0, "the apply and the confirm log their attempt: %s", log)
+	assert.Less(t, applied, confirmed, "the confirm came after the apply it confirms: %s", log)
 	l.AssertNoChanges()
 }
 
