@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/homeslice/homelab/internal/netstack"
 	"github.com/homeslice/homelab/internal/pulumitest"
 )
 
@@ -59,10 +60,10 @@ func TestGraphPerNetworkStack(t *testing.T) {
 			}
 			assert.Equal(t, []string{"node1-static-ip", "node1-confirm-ip", "node1-base"}, names)
 
-			plan, err := planFor(stack, "eth0")
+			ns, err := netstack.For(stack)
 			require.NoError(t, err)
 			ip := res.Get(t, cmdType, "node1-static-ip")
-			assert.Contains(t, ip.InputString("create"), plan.ConfigPath)
+			assert.Contains(t, ip.InputString("create"), ns.ConfigPath("eth0"))
 			assert.Contains(t, ip.InputString("create"), "10.0.0.21/24")
 			assert.Equal(t, "10.0.0.5", ip.InputString("connection.host"), "static-ip dials the install-time address")
 			assert.Equal(t, "10.0.0.21", res.Get(t, cmdType, "node1-confirm-ip").InputString("connection.host"))

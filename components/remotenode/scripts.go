@@ -4,9 +4,9 @@ import (
 	"bytes"
 	"embed"
 	"fmt"
-	"strconv"
 	"text/template"
 
+	"github.com/homeslice/homelab/internal/netstack"
 	"github.com/homeslice/homelab/internal/shell"
 	"github.com/homeslice/homelab/internal/step"
 )
@@ -14,13 +14,13 @@ import (
 //go:embed scripts/facts.sh
 var factsScript string
 
-//go:embed scripts/*.tmpl scripts/net/*.tmpl
+//go:embed scripts/*.tmpl
 var templateFS embed.FS
 
 // templates are parsed once at start-up: a broken template fails every test
 // rather than a deploy.
-var templates = template.Must(template.New("").Funcs(template.FuncMap{"q": shell.Quote, "yamlString": strconv.Quote}).
-	ParseFS(templateFS, "scripts/*.tmpl", "scripts/net/*.tmpl"))
+var templates = template.Must(template.New("").Funcs(template.FuncMap{"q": shell.Quote}).
+	ParseFS(templateFS, "scripts/*.tmpl"))
 
 // Step names: the suffix of each command's resource name and the name of its
 // marker on the host.
@@ -46,85 +46,32 @@ func newScript(name, tmpl string, data any) step.Script {
 }
 
 // netConfig is what a network stack needs to give an interface its address.
-type netConfig struct {
-	Interface string
-	Address   string // CIDR
-	Gateway   string
-	DNS       []string
-}
-
-// stackPlan is how one network stack is configured and applied.
-type stackPlan struct {
-	ConfigPath string
-	Mode       string
-	Template   string
-	// AsideGlobs are other files that would configure the interface too; the
-	// step moves them into its backup.
-	AsideGlobs []string
-	Apply      string
-	// RollbackApply re-applies after the previous files are restored.
-	RollbackApply string
-}
-
-func planFor(stack, iface string) (stackPlan, error) {
-	switch stack {
-	case StackNetplan:
-		return stackPlan{
-			ConfigPath: "/etc/netplan/60-homelab.yaml", Mode: "0600", Template: "netplan.yaml.tmpl",
-			AsideGlobs: []string{"/etc/netplan/*.yaml", "/etc/netplan/*.yml"},
-			Apply:      netplanApply(iface), RollbackApply: netplanApply(iface),
-		}, nil
-	case StackNetworkd:
-		return stackPlan{
-			// networkd uses the first matching file in lexical order: 00- sorts first.
-			ConfigPath: "/etc/systemd/network/00-homelab-" + iface + ".network", Mode: "0644", Template: "networkd.network.tmpl",
-			Apply:         "networkctl reload && networkctl reconfigure " + shell.Quote(iface),
-			RollbackApply: "networkctl reload && networkctl reconfigure " + shell.Quote(iface),
-		}, nil
-	case StackNetworkManager:
-		return stackPlan{
-			ConfigPath: "/etc/NetworkManager/system-connections/homelab-" + iface + ".nmconnection", Mode: "0600",
-			Template:      "networkmanager.nmconnection.tmpl",
-			Apply:         "nmcli connection reload && nmcli connection up " + shell.Quote("homelab-"+iface),
-			RollbackApply: "nmcli connection reload && nmcli device connect " + shell.Quote(iface),
-		}, nil
-	case StackIfupdown:
-		return stackPlan{
-			ConfigPath: "/etc/network/interfaces", Mode: "0644", Template: "ifupdown.interfaces.tmpl",
-			Apply:         "ifdown --force " + shell.Quote(iface) + " || true; ip -4 addr flush dev " + shell.Quote(iface) + "; ifup " + shell.Quote(iface),
-			RollbackApply: "ifdown --force " + shell.Quote(iface) + " || true; ip -4 addr flush dev " + shell.Quote(iface) + "; ifup " + shell.Quote(iface),
-		}, nil
-	}
-	return stackPlan{}, fmt.Errorf("network stack %q is not supported", stack)
-}
-
-// netplanApply is `netplan apply`, except in a container: there /sys is
-// read-only, so netplan's `udevadm trigger` fails, and the generated networkd
-// configuration is loaded by networkd directly (the lab's test hosts are
-// containers; real hosts take the first branch).
-func netplanApply(iface string) string {
-	return "if systemd-detect-virt --quiet --container; then netplan generate && networkctl reload && networkctl reconfigure " +
-		shell.Quote(iface) + "; else netplan apply; fi"
-}
+type netConfig = netstack.Config
 
 // staticIPData feeds static-ip.sh.tmpl.
 type staticIPData struct {
-	stackPlan
 	netConfig
 	Step            string
 	Stack           string
+	ConfigPath      string
+	Mode            string
 	Config          string
+	AsideGlobs      []string
+	Apply           string
+	RollbackApply   string
 	DeadlineSeconds int
 }
 
 func staticIPScript(stack string, nc netConfig, deadlineSeconds int) (step.Script, error) {
-	plan, err := planFor(stack, nc.Interface)
+	ns, err := netstack.For(stack)
 	if err != nil {
 		return step.Script{}, err
 	}
 	d := staticIPData{
-		stackPlan: plan, netConfig: nc, Step: StepStaticIP, Stack: stack,
-		Config: render(plan.Template, nc), DeadlineSeconds: deadlineSeconds,
+		netConfig: nc, Step: StepStaticIP, Stack: stack,
+		ConfigPath: ns.ConfigPath(nc.Interface), Mode: ns.ConfigMode(), Config: ns.Render(nc),
+		AsideGlobs: ns.AsideGlobs(), Apply: ns.Apply(nc.Interface), RollbackApply: ns.RollbackApply(nc.Interface),
+		DeadlineSeconds: deadlineSeconds,
 	}
 	return newScript(StepStaticIP, "static-ip.sh.tmpl", d), nil
 }

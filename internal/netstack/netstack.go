@@ -1,0 +1,150 @@
+// Package netstack knows how each network stack a Debian or Ubuntu host may
+// run gives an interface its addresses: which file, in which format, and how to
+// load it. One Stack per kind, behind one interface (as k0sctl's configurers
+// are per OS), so RemoteNode's static address and, later, the network
+// controller's extra address are written the same way for every stack.
+package netstack
+
+import (
+	"bytes"
+	"embed"
+	"fmt"
+	"strconv"
+	"text/template"
+
+	"github.com/homeslice/homelab/internal/shell"
+)
+
+// Names of the stacks, as the facts probe reports them.
+const (
+	Netplan        = "netplan"
+	NetworkManager = "networkmanager"
+	Networkd       = "networkd"
+	Ifupdown       = "ifupdown"
+)
+
+// Config is what a stack needs to give an interface its static address.
+type Config struct {
+	Interface string
+	Address   string // CIDR
+	Gateway   string
+	DNS       []string
+}
+
+// Stack writes and loads one network stack's configuration of an interface.
+// Every command it returns is shell, with the interface quoted.
+type Stack interface {
+	// Name is the stack's name, as the facts report it.
+	Name() string
+	// ConfigPath is the file that configures iface, and ConfigMode its mode.
+	ConfigPath(iface string) string
+	ConfigMode() string
+	// Render is the content of that file for c.
+	Render(c Config) string
+	// AsideGlobs are other files that could configure the interface too; a
+	// step moves them into its backup.
+	AsideGlobs() []string
+	// Apply loads the configuration of iface; RollbackApply loads it again
+	// after the previous files were restored.
+	Apply(iface string) string
+	RollbackApply(iface string) string
+}
+
+// For returns the stack called name.
+func For(name string) (Stack, error) {
+	switch name {
+	case Netplan:
+		return netplan{}, nil
+	case Networkd:
+		return networkd{}, nil
+	case NetworkManager:
+		return networkManager{}, nil
+	case Ifupdown:
+		return ifupdown{}, nil
+	}
+	return nil, fmt.Errorf("network stack %q is not supported", name)
+}
+
+//go:embed templates/*.tmpl
+var templateFS embed.FS
+
+// templates are parsed once at start-up: a broken template fails every test
+// rather than a deploy.
+var templates = template.Must(template.New("").Funcs(template.FuncMap{"yamlString": strconv.Quote}).
+	ParseFS(templateFS, "templates/*.tmpl"))
+
+func render(name string, c Config) string {
+	var b bytes.Buffer
+	if err := templates.ExecuteTemplate(&b, name, c); err != nil {
+		panic(fmt.Sprintf("netstack: rendering %s: %v", name, err))
+	}
+	return b.String()
+}
+
+// netplan writes its own file last in netplan's order and moves the others
+// aside; netplan renders it for networkd (or NetworkManager).
+type netplan struct{}
+
+func (netplan) Name() string                    { return Netplan }
+func (netplan) ConfigPath(string) string        { return "/etc/netplan/60-homelab.yaml" }
+func (netplan) ConfigMode() string              { return "0600" }
+func (netplan) Render(c Config) string          { return render("netplan.yaml.tmpl", c) }
+func (netplan) AsideGlobs() []string            { return []string{"/etc/netplan/*.yaml", "/etc/netplan/*.yml"} }
+func (n netplan) RollbackApply(i string) string { return n.Apply(i) }
+
+// Apply is `netplan apply`, except in a container: there /sys is read-only, so
+// netplan's `udevadm trigger` fails, and the generated networkd configuration
+// is loaded by networkd directly (the lab's test hosts are containers; real
+// hosts take the first branch).
+func (netplan) Apply(iface string) string {
+	return "if systemd-detect-virt --quiet --container; then netplan generate && networkctl reload && networkctl reconfigure " +
+		shell.Quote(iface) + "; else netplan apply; fi"
+}
+
+// networkd uses the first matching .network file in lexical order: 00- sorts first.
+type networkd struct{}
+
+func (networkd) Name() string { return Networkd }
+func (networkd) ConfigPath(iface string) string {
+	return "/etc/systemd/network/00-homelab-" + iface + ".network"
+}
+func (networkd) ConfigMode() string     { return "0644" }
+func (networkd) Render(c Config) string { return render("networkd.network.tmpl", c) }
+func (networkd) AsideGlobs() []string   { return nil }
+func (networkd) Apply(iface string) string {
+	return "networkctl reload && networkctl reconfigure " + shell.Quote(iface)
+}
+func (n networkd) RollbackApply(iface string) string { return n.Apply(iface) }
+
+// networkManager adds a keyfile connection with a higher autoconnect priority.
+type networkManager struct{}
+
+func (networkManager) Name() string { return NetworkManager }
+func (networkManager) ConfigPath(iface string) string {
+	return "/etc/NetworkManager/system-connections/homelab-" + iface + ".nmconnection"
+}
+func (networkManager) ConfigMode() string     { return "0600" }
+func (networkManager) Render(c Config) string { return render("networkmanager.nmconnection.tmpl", c) }
+func (networkManager) AsideGlobs() []string   { return nil }
+func (networkManager) Apply(iface string) string {
+	return "nmcli connection reload && nmcli connection up " + shell.Quote("homelab-"+iface)
+}
+
+// RollbackApply lets NetworkManager pick the best remaining connection.
+func (networkManager) RollbackApply(iface string) string {
+	return "nmcli connection reload && nmcli device connect " + shell.Quote(iface)
+}
+
+// ifupdown owns /etc/network/interfaces, sourcing interfaces.d as Debian does.
+type ifupdown struct{}
+
+func (ifupdown) Name() string             { return Ifupdown }
+func (ifupdown) ConfigPath(string) string { return "/etc/network/interfaces" }
+func (ifupdown) ConfigMode() string       { return "0644" }
+func (ifupdown) Render(c Config) string   { return render("ifupdown.interfaces.tmpl", c) }
+func (ifupdown) AsideGlobs() []string     { return nil }
+func (ifupdown) Apply(iface string) string {
+	q := shell.Quote(iface)
+	return "ifdown --force " + q + " || true; ip -4 addr flush dev " + q + "; ifup " + q
+}
+func (i ifupdown) RollbackApply(iface string) string { return i.Apply(iface) }
