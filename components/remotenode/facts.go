@@ -36,6 +36,10 @@ type Facts struct {
 	Microk8s     Snap              `json:"microk8s"`
 	Markers      map[string]Marker `json:"markers"`
 
+	// InterfaceKind is what the default interface is (ethernet, veth, bridge,
+	// bond, vlan, wifi, or the kernel's link kind); it is checked, never an input.
+	InterfaceKind string `json:"interfaceKind"`
+
 	// HostKey is the key the host presented, in authorized_keys form.
 	HostKey string `json:"hostKey"`
 	// ReachedAt is the address that answered: the static address once the
@@ -59,6 +63,16 @@ const (
 	StackNetworkManager = "networkmanager"
 	StackNetworkd       = "networkd"
 	StackIfupdown       = "ifupdown"
+)
+
+// Interface kinds facts.sh reports besides the kernel's own link kinds.
+const (
+	KindEthernet = "ethernet"
+	KindVeth     = "veth" // the lab's container hosts
+	KindBridge   = "bridge"
+	KindBond     = "bond"
+	KindVLAN     = "vlan"
+	KindWifi     = "wifi"
 )
 
 // Target is one host to probe.
@@ -276,8 +290,29 @@ func (f *Facts) check() error {
 		return errors.New("no supported network stack found (netplan, NetworkManager, systemd-networkd or ifupdown)")
 	case f.Interface == "" || f.MAC == "":
 		return errors.New("no default route: cannot tell which interface to give the static address")
+	case f.InterfaceKind != KindEthernet && f.InterfaceKind != KindVeth:
+		// The static-IP step writes plain Ethernet configuration; on a bridge,
+		// bond, VLAN or Wi-Fi link it would drop the host off the network.
+		return fmt.Errorf("default interface %s is %s, which is not supported yet: only plain Ethernet is", f.Interface, kindName(f.InterfaceKind))
 	}
 	return nil
+}
+
+// kindName is an interface kind as a phrase.
+func kindName(kind string) string {
+	switch kind {
+	case KindBridge:
+		return "a bridge"
+	case KindBond:
+		return "a bond"
+	case KindVLAN:
+		return "a VLAN"
+	case KindWifi:
+		return "a Wi-Fi interface"
+	case "":
+		return "of unknown kind"
+	}
+	return "of kind " + kind
 }
 
 func dedupe(in []string) []string {

@@ -2,9 +2,14 @@ package remotenode
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -90,4 +95,68 @@ func TestStaticAddressIsTriedFirst(t *testing.T) {
 	var pinErr *PinError
 	require.ErrorAs(t, err, &pinErr)
 	assert.Equal(t, "127.0.0.1", pinErr.Nodes[0].Address)
+}
+
+func TestOnlyPlainEthernetIsSupported(t *testing.T) {
+	for kind, want := range map[string]string{
+		KindEthernet: "",
+		KindVeth:     "",
+		KindBridge:   "default interface br0 is a bridge, which is not supported yet",
+		KindBond:     "default interface br0 is a bond, which is not supported yet",
+		KindVLAN:     "default interface br0 is a VLAN, which is not supported yet",
+		KindWifi:     "default interface br0 is a Wi-Fi interface, which is not supported yet",
+		"macvlan":    "default interface br0 is of kind macvlan, which is not supported yet",
+		"":           "default interface br0 is of unknown kind, which is not supported yet",
+	} {
+		f := facts(StackNetplan)
+		f.Interface, f.InterfaceKind = "br0", kind
+		err := f.check()
+		if want == "" {
+			assert.NoError(t, err, kind)
+			continue
+		}
+		require.Error(t, err, kind)
+		assert.Contains(t, err.Error(), want)
+		assert.Contains(t, err.Error(), "only plain Ethernet")
+	}
+}
+
+// TestFactsScriptReportsInterfaceKind runs the real facts script in a network
+// namespace of its own whose default route goes over a bridge, a veth, a bond
+// or a VLAN. It needs root (unshare); the kinds the kernel cannot create here
+// are skipped.
+func TestFactsScriptReportsInterfaceKind(t *testing.T) {
+	if err := exec.Command("unshare", "-n", "-m", "true").Run(); err != nil {
+		t.Skipf("no network namespaces here (unshare -n -m needs root): %v", err)
+	}
+	script := filepath.Join(t.TempDir(), "facts.sh")
+	require.NoError(t, os.WriteFile(script, []byte(factsScript), 0o755))
+	const route = "ip addr add 10.9.0.2/24 dev $IF && ip link set $IF up && ip route add default via 10.9.0.1"
+	veth := "ip link add veth0 type veth peer name veth1 && ip link set veth1 up"
+	for _, tc := range []struct{ kind, iface, setup string }{
+		{KindBridge, "br0", "ip link add br0 type bridge"},
+		{KindVeth, "veth0", veth},
+		{KindBond, "bond0", "ip link add bond0 type bond"},
+		{KindVLAN, "veth0.5", veth + " && ip link set veth0 up && ip link add link veth0 name veth0.5 type vlan id 5"},
+	} {
+		t.Run(tc.kind, func(t *testing.T) {
+			setup := tc.setup + " && " + strings.ReplaceAll(route, "$IF", tc.iface)
+			// sysfs is mounted again in the private mount namespace so that
+			// /sys/class/net shows the new namespace's links.
+			cmd := exec.Command("unshare", "-n", "-m", "sh", "-c",
+				"mount -t sysfs sysfs /sys || exit 98; ("+setup+") >/dev/null 2>&1 || exit 99; exec bash "+script)
+			out, err := cmd.Output()
+			switch cmd.ProcessState.ExitCode() {
+			case 98:
+				t.Skip("cannot mount sysfs in a mount namespace here")
+			case 99:
+				t.Skipf("this kernel cannot make a %s link", tc.kind)
+			}
+			require.NoError(t, err, "%s", out)
+			var f Facts
+			require.NoError(t, json.Unmarshal(out, &f), "%s", out)
+			assert.Equal(t, tc.iface, f.Interface)
+			assert.Equal(t, tc.kind, f.InterfaceKind)
+		})
+	}
 }

@@ -44,6 +44,30 @@ if [[ -n $iface ]]; then
   done < <(ip -4 -o addr show dev "$iface" 2>/dev/null | awk '{print $4}')
 fi
 
+# What the default interface is: the static-IP step writes plain Ethernet
+# configuration, so a bridge, bond, VLAN or Wi-Fi link must be refused before
+# anything changes. The kernel's link kind (ip -d) names virtual links (veth).
+iface_kind=""
+if [[ -n $iface ]]; then
+  sys=/sys/class/net/$iface
+  link_kind=$(ip -d -j link show dev "$iface" 2>/dev/null | sed -n 's/.*"info_kind":"\([^"]*\)".*/\1/p' || true)
+  if [[ -d $sys/bridge ]]; then
+    iface_kind=bridge
+  elif [[ -d $sys/bonding ]]; then
+    iface_kind=bond
+  elif [[ -e /proc/net/vlan/$iface || $link_kind == vlan ]]; then
+    iface_kind=vlan
+  elif [[ -d $sys/wireless || -e $sys/phy80211 ]]; then
+    iface_kind=wifi
+  elif [[ -n $link_kind ]]; then
+    iface_kind=$link_kind
+  elif [[ $(cat "$sys/type" 2>/dev/null || true) == 1 ]]; then
+    iface_kind=ethernet
+  else
+    iface_kind=unknown
+  fi
+fi
+
 snap_installed=false
 snap_version=""
 snap_channel=""
@@ -85,7 +109,7 @@ done
 
 printf '{"machineId":%s,"hostname":%s,"osId":%s,"osVersion":%s,"arch":%s,' \
   "$(json "$machine_id")" "$(json "$host_name")" "$(json "$os_id")" "$(json "$os_version")" "$(json "$arch")"
-printf '"networkStack":%s,"interface":%s,"mac":%s,"addresses":[%s],' \
-  "$(json "$stack")" "$(json "$iface")" "$(json "$mac")" "$addresses"
+printf '"networkStack":%s,"interface":%s,"interfaceKind":%s,"mac":%s,"addresses":[%s],' \
+  "$(json "$stack")" "$(json "$iface")" "$(json "$iface_kind")" "$(json "$mac")" "$addresses"
 printf '"microk8s":{"installed":%s,"version":%s,"channel":%s},"markers":{%s}}\n' \
   "$snap_installed" "$(json "$snap_version")" "$(json "$snap_channel")" "$markers"
