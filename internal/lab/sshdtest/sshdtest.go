@@ -36,11 +36,21 @@ const SFTPServer = "/usr/lib/openssh/sftp-server"
 // Option changes how Start configures sshd.
 type Option func(*options)
 
-type options struct{ noSFTP bool }
+type options struct {
+	noSFTP bool
+	setEnv []string
+}
 
 // WithoutSFTP starts an sshd that offers no sftp subsystem, as a host whose
 // sshd_config lacks the Subsystem line.
 func WithoutSFTP() Option { return func(o *options) { o.noSFTP = true } }
+
+// WithSetEnv sets NAME=value variables in every session (sshd's SetEnv), after
+// sshd's own: WithSetEnv("PATH="+dir+":/usr/bin:/bin") puts stand-in commands
+// (a sudo that asks for a password) in front of the real ones.
+func WithSetEnv(vars ...string) Option {
+	return func(o *options) { o.setEnv = append(o.setEnv, vars...) }
+}
 
 // sftpSubsystem is the Subsystem line: Debian's sftp-server, as on the lab's hosts,
 // or sshd's built-in one where that is not installed.
@@ -136,6 +146,9 @@ func Start(t testing.TB, opts ...Option) *Server {
 	}
 	if !o.noSFTP {
 		lines = append(lines, sftpSubsystem())
+	}
+	for _, kv := range o.setEnv {
+		lines = append(lines, "SetEnv "+strconv.Quote(kv))
 	}
 	config := strings.Join(lines, "\n") + "\n"
 	cfgPath := filepath.Join(dir, "sshd_config")
