@@ -7,9 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"golang.org/x/crypto/ssh"
@@ -183,8 +185,11 @@ func Gather(ctx context.Context, targets []Target, o ProbeOptions) ([]*Facts, er
 	return facts, nil
 }
 
-// probe tries each address of t in order and reads the facts from the first
-// that answers.
+// probe tries every address of t in order and reads the facts from the first
+// that answers with the pinned key. A key is judged only once every address
+// was tried: an address that now belongs to another machine (a reused DHCP
+// lease, another node's static address) shows that machine's key, which says
+// nothing about this node when another address answers with its pin.
 func probe(ctx context.Context, t Target, o ProbeOptions) (*Facts, *PinNeeded, error) {
 	var pin ssh.PublicKey
 	if t.HostKey != "" {
@@ -194,34 +199,177 @@ func probe(ctx context.Context, t Target, o ProbeOptions) (*Facts, *PinNeeded, e
 		}
 		pin = k
 	}
-	var failures []string
+	var failures []*failure
 	for _, addr := range dedupe(t.Addresses) {
 		hostPort := net.JoinHostPort(addr, strconv.Itoa(t.Port))
-		f, presented, connected, err := probeAddress(ctx, t, hostPort, pin, o)
-		switch {
-		case err == nil:
-			f.ReachedAt = addr
-			return f, nil, nil
-		case presented != nil && errors.Is(err, errPinMismatch):
-			return nil, &PinNeeded{
-				Index: t.Index, Name: t.Name, Address: addr,
-				Key:     strings.TrimSpace(string(ssh.MarshalAuthorizedKey(presented))),
-				Changed: pin != nil,
-			}, nil
-		case connected:
-			// The host answered; trying another address would not help.
+		f, fail := probeAddress(ctx, t, hostPort, pin, o)
+		if fail != nil {
+			failures = append(failures, fail)
+			continue
+		}
+		if err := f.check(); err != nil {
+			// The node itself answered: what it is decides, not the other address.
 			return nil, nil, fmt.Errorf("%s: at %s: %w", t.Name, hostPort, err)
 		}
-		failures = append(failures, fmt.Sprintf("%s: %v", hostPort, err))
+		f.ReachedAt = addr
+		return f, nil, nil
 	}
-	return nil, nil, fmt.Errorf("%s: unreachable over SSH (%s); if the host is dead, mark it with pulumi config set --path 'nodes[%d].down' true",
-		t.Name, strings.Join(failures, "; "), t.Index)
+	p, err := judge(t, pin, failures)
+	return nil, p, err
 }
 
-// probeAddress opens one SSH connection and runs the facts script. presented
-// is the host key the server offered, when the handshake got that far;
-// connected says the handshake and login succeeded.
-func probeAddress(ctx context.Context, t Target, hostPort string, pin ssh.PublicKey, o ProbeOptions) (f *Facts, presented ssh.PublicKey, connected bool, err error) {
+// judge turns the failures of every address of t into the one report a person
+// acts on. The node's own host answered (its pinned key was accepted) when a
+// failure came after the handshake: that failure is the news. Otherwise a key
+// that is not the pin means a pin line to run. Otherwise nothing answered SSH.
+func judge(t Target, pin ssh.PublicKey, failures []*failure) (*PinNeeded, error) {
+	var parts []string
+	reached, network := false, true
+	for _, f := range failures {
+		parts = append(parts, f.String())
+		reached = reached || f.kind.pastHostKey()
+		network = network && f.kind.network()
+	}
+	if !reached {
+		for _, f := range failures {
+			if f.kind == failHostKey {
+				return &PinNeeded{
+					Index: t.Index, Name: t.Name, Address: f.addr,
+					Key:     strings.TrimSpace(string(ssh.MarshalAuthorizedKey(f.presented))),
+					Changed: pin != nil,
+				}, nil
+			}
+		}
+	}
+	if network {
+		return nil, fmt.Errorf("%s: unreachable over SSH (%s); check that the host is on and has one of these addresses; if the host is dead, mark it with pulumi config set --path 'nodes[%d].down' true",
+			t.Name, strings.Join(parts, "; "), t.Index)
+	}
+	return nil, fmt.Errorf("%s: facts not read over SSH (%s)", t.Name, strings.Join(parts, "; "))
+}
+
+// failureKind is why one address gave no facts.
+type failureKind int
+
+const (
+	// Nothing answered SSH at the network level: the only kinds for which a
+	// node may be dead.
+	failNoRoute failureKind = iota
+	failRefused
+	failTimeout
+	// Not known to be the node: another connect error, a failed handshake, a
+	// key that is not the pin.
+	failConnect
+	failHandshake
+	failHostKey
+	// The pinned key was accepted: the node itself answered.
+	failAuth
+	failSudo
+	failNoSudo
+	failFacts
+)
+
+func (k failureKind) network() bool     { return k <= failTimeout }
+func (k failureKind) pastHostKey() bool { return k >= failAuth }
+
+// failure is one address's attempt.
+type failure struct {
+	hostPort  string
+	addr      string
+	kind      failureKind
+	user      string
+	presented ssh.PublicKey // failHostKey: the key the host offered
+	after     time.Duration // failTimeout: how long was waited
+	err       error
+}
+
+// String says what failed at the address and, where the person can act on
+// it, what to do.
+func (f *failure) String() string {
+	var what string
+	switch f.kind {
+	case failNoRoute:
+		what = "no route to host"
+	case failRefused:
+		what = "connection refused (nothing listens on the SSH port)"
+	case failTimeout:
+		what = fmt.Sprintf("no answer within %s", f.after)
+	case failConnect:
+		what = fmt.Sprintf("cannot connect: %v", f.err)
+	case failHandshake:
+		what = fmt.Sprintf("ssh handshake failed: %v", f.err)
+	case failHostKey:
+		what = "presented a host key that is not the pin (another machine may hold this address)"
+	case failAuth:
+		what = fmt.Sprintf("authentication as %s failed: the host refused the key; the public key of sshPrivateKey must be in %s's ~/.ssh/authorized_keys", f.user, f.user)
+	case failSudo:
+		what = fmt.Sprintf("sudo -n needs a password for %s: the facts script runs with sudo, so passwordless sudo is required for %s (%s ALL=(ALL) NOPASSWD:ALL in /etc/sudoers.d/)", f.user, f.user, f.user)
+	case failNoSudo:
+		what = fmt.Sprintf("sudo is not installed: install it; passwordless sudo is required for %s", f.user)
+	default:
+		what = f.err.Error()
+	}
+	return f.hostPort + ": " + what
+}
+
+// dialFailure classifies a failed TCP connect.
+func dialFailure(err error, after time.Duration) *failure {
+	var ne net.Error
+	switch {
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return &failure{kind: failRefused, err: err}
+	case errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.ENETUNREACH):
+		return &failure{kind: failNoRoute, err: err}
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, os.ErrDeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
+		return &failure{kind: failTimeout, after: after, err: err}
+	}
+	return &failure{kind: failConnect, err: err}
+}
+
+// handshakeFailure classifies a failed SSH handshake. x/crypto/ssh has no
+// typed error for a refused login; its message is stable.
+func handshakeFailure(err error, after time.Duration) *failure {
+	var ne net.Error
+	switch {
+	case errors.Is(err, errPinMismatch):
+		return &failure{kind: failHostKey, err: err}
+	case strings.Contains(err.Error(), "unable to authenticate"):
+		return &failure{kind: failAuth, err: err}
+	case errors.Is(err, os.ErrDeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
+		return &failure{kind: failTimeout, after: after, err: err}
+	}
+	return &failure{kind: failHandshake, err: err}
+}
+
+// runFailure classifies a failed facts script: sudo refusing to run without a
+// password is the common one on a fresh host.
+func runFailure(err error, stderr string) *failure {
+	stderr = strings.TrimSpace(stderr)
+	var exit *ssh.ExitError
+	if errors.As(err, &exit) {
+		switch {
+		case strings.Contains(stderr, "sudo: a password is required"),
+			strings.Contains(stderr, "sudo: a terminal is required"),
+			strings.Contains(stderr, "is not in the sudoers file"),
+			strings.Contains(stderr, "is not allowed to execute"):
+			return &failure{kind: failSudo, err: err}
+		case exit.ExitStatus() == 127 && strings.Contains(stderr, "sudo"):
+			return &failure{kind: failNoSudo, err: err}
+		}
+	}
+	return &failure{kind: failFacts, err: fmt.Errorf("reading facts: %w: %s", err, stderr)}
+}
+
+// probeAddress opens one SSH connection and runs the facts script. Its
+// failure says how far it got.
+func probeAddress(ctx context.Context, t Target, hostPort string, pin ssh.PublicKey, o ProbeOptions) (_ *Facts, fail *failure) {
+	defer func() {
+		if fail != nil {
+			fail.hostPort, fail.user = hostPort, t.User
+			fail.addr, _, _ = net.SplitHostPort(hostPort)
+		}
+	}()
+	var presented ssh.PublicKey
 	cfg := &ssh.ClientConfig{
 		User: t.User,
 		Auth: []ssh.AuthMethod{ssh.PublicKeys(t.Signer)},
@@ -243,38 +391,36 @@ func probeAddress(ctx context.Context, t Target, hostPort string, pin ssh.Public
 	d := net.Dialer{Timeout: o.DialTimeout}
 	conn, err := d.DialContext(ctx, "tcp", hostPort)
 	if err != nil {
-		return nil, nil, false, err
+		return nil, dialFailure(err, o.DialTimeout)
 	}
 	defer conn.Close()
 	_ = conn.SetDeadline(time.Now().Add(o.Timeout))
 	c, chans, reqs, err := ssh.NewClientConn(conn, hostPort, cfg)
 	if err != nil {
-		if errors.Is(err, errPinMismatch) {
-			return nil, presented, false, errPinMismatch
+		fail := handshakeFailure(err, o.Timeout)
+		if fail.kind == failHostKey {
+			fail.presented = presented
 		}
-		return nil, presented, false, fmt.Errorf("ssh handshake as %s: %w", t.User, err)
+		return nil, fail
 	}
 	client := ssh.NewClient(c, chans, reqs)
 	defer client.Close()
 	sess, err := client.NewSession()
 	if err != nil {
-		return nil, presented, true, fmt.Errorf("opening session: %w", err)
+		return nil, &failure{kind: failFacts, err: fmt.Errorf("opening session: %w", err)}
 	}
 	defer sess.Close()
 	var stdout, stderr bytes.Buffer
 	sess.Stdout, sess.Stderr = &stdout, &stderr
 	if err := sess.Run(shell.Sudo("homelab-facts", factsScript)); err != nil {
-		return nil, presented, true, fmt.Errorf("reading facts: %w: %s", err, strings.TrimSpace(stderr.String()))
+		return nil, runFailure(err, stderr.String())
 	}
-	f = &Facts{}
+	f := &Facts{}
 	if err := json.Unmarshal(stdout.Bytes(), f); err != nil {
-		return nil, presented, true, fmt.Errorf("parsing facts: %w", err)
+		return nil, &failure{kind: failFacts, err: fmt.Errorf("parsing facts: %w", err)}
 	}
 	f.HostKey = strings.TrimSpace(string(ssh.MarshalAuthorizedKey(presented)))
-	if err := f.check(); err != nil {
-		return nil, presented, true, err
-	}
-	return f, presented, true, nil
+	return f, nil
 }
 
 // check refuses hosts this project cannot provision, before anything changes.
