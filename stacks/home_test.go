@@ -35,6 +35,8 @@ func (h *homeStack) options(t testing.TB) pulumitest.Options {
 type fakeFacts struct {
 	targets []remotenode.Target
 	err     error
+	// ids overrides the machine-id of the named nodes.
+	ids map[string]string
 }
 
 func (f *fakeFacts) probe(_ context.Context, targets []remotenode.Target, _ remotenode.ProbeOptions) ([]*remotenode.Facts, error) {
@@ -49,6 +51,9 @@ func (f *fakeFacts) probe(_ context.Context, targets []remotenode.Target, _ remo
 			NetworkStack: remotenode.StackNetplan, Interface: "enp1s0", MAC: fmt.Sprintf("52:54:00:00:00:%02d", i+1),
 			Addresses: []string{t.Addresses[0] + "/24"}, ReachedAt: t.Addresses[0],
 		})
+		if id, ok := f.ids[t.Name]; ok {
+			out[i].MachineID = id
+		}
 	}
 	return out, nil
 }
@@ -77,6 +82,19 @@ func TestHomeStopsBeforeAnythingWhenAProbeFails(t *testing.T) {
 	require.Error(t, res.Err)
 	assert.Contains(t, res.Err.Error(), "pulumi config set --path 'nodes[1].hostKey' 'ssh-ed25519 AAAA'")
 	assert.Empty(t, res.Resources)
+}
+
+func TestClonedMachineIDsAreRefused(t *testing.T) {
+	clone := "0123456789abcdef0123456789abcdef"
+	f := &fakeFacts{ids: map[string]string{"node1": clone, "node3": clone}}
+	res := pulumitest.Run(t, f.run, loadHome(t).options(t))
+	require.Error(t, res.Err)
+	msg := res.Err.Error()
+	assert.Contains(t, msg, "node1 and node3 have the same machine-id "+clone)
+	assert.Contains(t, msg, "breaks reinstall detection")
+	assert.Contains(t, msg, "`rm /etc/machine-id && systemd-machine-id-setup`, then reboot it")
+	assert.NotContains(t, msg, "node2")
+	assert.Empty(t, res.Resources, "nothing is declared")
 }
 
 func TestDownNodeIsNotProbed(t *testing.T) {

@@ -2,6 +2,7 @@ package stacks
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -52,7 +53,29 @@ func gatherFacts(cfg *Config, probe Probe) (map[string]*remotenode.Facts, error)
 	for i, t := range targets {
 		out[t.Name] = facts[i]
 	}
+	if err := uniqueMachineIDs(targets, facts); err != nil {
+		return nil, err
+	}
 	return out, nil
+}
+
+// uniqueMachineIDs refuses nodes that share a machine-id: cloned VMs or disk
+// images. The machine-id is how a reinstall is told from a host that only
+// rebooted (it is in every step's triggers), so two hosts with one id would
+// hide a reinstall of either.
+func uniqueMachineIDs(targets []remotenode.Target, facts []*remotenode.Facts) error {
+	first := map[string]string{}
+	var errs []error
+	for i, t := range targets {
+		id := facts[i].MachineID
+		if prev, dup := first[id]; dup {
+			errs = append(errs, fmt.Errorf("%s and %s have the same machine-id %s (cloned from one image?), which breaks reinstall detection; on one of them (%s, say) run `rm /etc/machine-id && systemd-machine-id-setup`, then reboot it; nothing was changed",
+				prev, t.Name, id, t.Name))
+			continue
+		}
+		first[id] = t.Name
+	}
+	return errors.Join(errs...)
 }
 
 // provisionNodes declares a RemoteNode per configured node.
