@@ -217,6 +217,22 @@ func TestBadConfigurations(t *testing.T) {
 		{"bool as word", func(h *homeStack) { at(h.values, "cluster")["ha"] = "yes" }, "cluster.ha", `expected true or false, got "yes"`},
 		{"confirm time too short", func(h *homeStack) { at(h.values, "system")["ipConfirmTime"] = "5s" }, "system.ipConfirmTime", "not a duration from 20s to 30m"},
 		{"controller version", func(h *homeStack) { at(h.values, "networkController")["version"] = "latest" }, "networkController.version", "not a version"},
+		{"install address is another node's static address", func(h *homeStack) { at(h.values, "nodes", 1)["address"] = "192.168.1.21" }, "nodes[1].address", "192.168.1.21 is already used by nodes[0].staticAddress"},
+		{"install address is a device's", func(h *homeStack) { at(h.values, "nodes", 2)["address"] = "192.168.1.60" }, "nodes[2].address", "already used by devices.kitchen-switch"},
+		{"install address is the controller's", func(h *homeStack) { at(h.values, "nodes", 0)["address"] = "192.168.1.2" }, "nodes[0].address", "already used by networkController.address"},
+		{"gateway is the network address", func(h *homeStack) { at(h.values, "nodes", 0)["gateway"] = "192.168.1.0" }, "nodes[0].gateway", "network address of 192.168.1.0/24"},
+		{"gateway is the broadcast address", func(h *homeStack) { at(h.values, "nodes", 1)["gateway"] = "192.168.1.255" }, "nodes[1].gateway", "broadcast address of 192.168.1.0/24"},
+		{"gateway is another node's static address", func(h *homeStack) { at(h.values, "nodes", 0)["gateway"] = "192.168.1.22" }, "nodes[0].gateway", "is nodes[1].staticAddress, another node's address"},
+		{"gateway is another node's install address", func(h *homeStack) { at(h.values, "nodes", 2)["gateway"] = "192.168.1.121" }, "nodes[2].gateway", "is nodes[0].address, another node's address"},
+		{"dns is loopback", func(h *homeStack) { at(h.values, "nodes", 0)["dns"] = []any{"127.0.0.53"} }, "nodes[0].dns[0]", "loopback"},
+		{"dns listed twice", func(h *homeStack) { at(h.values, "nodes", 1)["dns"] = []any{"192.168.1.1", "9.9.9.9", "192.168.1.1"} }, "nodes[1].dns[2]", "already nodes[1].dns[0]"},
+		{"dns is the node itself", func(h *homeStack) { at(h.values, "nodes", 2)["dns"] = []any{"192.168.1.23"} }, "nodes[2].dns[0]", "the node's own address"},
+		{"one host key on two nodes", func(h *homeStack) {
+			_, pub := testKey(t)
+			at(h.values, "nodes", 0)["hostKey"] = pub
+			at(h.values, "nodes", 2)["hostKey"] = strings.TrimSuffix(pub, "\n") + " a-comment"
+		}, "nodes[2].hostKey", "already the pinned key of nodes[0]"},
+		{"hosts entry named like a node", func(h *homeStack) { at(h.values, "system", "hosts")["node2"] = "192.168.1.99" }, "system.hosts.node2", `"node2" is already the name of nodes[1]`},
 	}
 	require.GreaterOrEqual(t, len(cases), 25)
 	paths := map[string]bool{}
@@ -237,6 +253,14 @@ func TestBadConfigurations(t *testing.T) {
 		paths[tc.path] = true
 	}
 	assert.GreaterOrEqual(t, len(paths), 25, "distinct paths covered")
+}
+
+func TestInstallAddressMayBeTheNodesOwnStaticAddress(t *testing.T) {
+	// Once the install-time lease is gone, address is set to the static one.
+	h := loadHome(t)
+	at(h.values, "nodes", 1)["address"] = "192.168.1.22"
+	_, err := LoadFrom(h.source(t))
+	require.NoError(t, err)
 }
 
 func TestSecretsMustBeSetAsSecrets(t *testing.T) {

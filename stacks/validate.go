@@ -150,6 +150,8 @@ func (v *validator) nodes() {
 	}
 	names := map[string]int{}
 	installs := map[netip.Addr]int{}
+	pins := map[string]int{}
+	others := v.otherAddresses()
 	for i := range c.Nodes {
 		n := &c.Nodes[i]
 		p := fmt.Sprintf("nodes[%d]", i)
@@ -166,6 +168,11 @@ func (v *validator) nodes() {
 			} else {
 				installs[a] = i
 			}
+			// A node's install-time address may be its own static address (once
+			// the lease is gone); anyone else's, and the probe reaches another host.
+			if other, used := others[a]; used && other != p+".staticAddress" && !strings.HasSuffix(other, "].address") {
+				v.add(p+".address", "%s is already used by %s", a, other)
+			}
 		}
 		v.port(p+".port", n.Port, false)
 		if n.User == "" {
@@ -173,7 +180,13 @@ func (v *validator) nodes() {
 		} else if !regexp.MustCompile(`^[a-z_][a-z0-9_-]*$`).MatchString(n.User) {
 			v.add(p+".user", "%q is not a user name", n.User)
 		}
-		v.hostKey(p+".hostKey", n.HostKey)
+		if key, ok := v.hostKey(p+".hostKey", n.HostKey); ok {
+			if j, dup := pins[string(key.Marshal())]; dup {
+				v.add(p+".hostKey", "is already the pinned key of nodes[%d]: two hosts with one key are clones (on one of them: rm /etc/ssh/ssh_host_* && ssh-keygen -A, then pin its new key) or the pin was set on the wrong node", j)
+			} else {
+				pins[string(key.Marshal())] = i
+			}
+		}
 
 		var prefix netip.Prefix
 		okPrefix := false
@@ -190,19 +203,78 @@ func (v *validator) nodes() {
 			v.claim(p+".staticAddress", a)
 		}
 		if gw, ok := v.ipv4(p+".gateway", n.Gateway); ok && okPrefix {
-			if !prefix.Contains(gw) {
+			other, isNode := others[gw]
+			isNode = isNode && strings.HasPrefix(other, "nodes[")
+			switch {
+			case !prefix.Contains(gw):
 				v.add(p+".gateway", "%s is outside the node's subnet %s", gw, prefix.Masked())
-			} else if gw == prefix.Addr() {
+			case gw == prefix.Masked().Addr():
+				v.add(p+".gateway", "%s is the network address of %s, not a router", gw, prefix.Masked())
+			case gw == broadcast(prefix):
+				v.add(p+".gateway", "%s is the broadcast address of %s, not a router", gw, prefix.Masked())
+			case gw == prefix.Addr():
 				v.add(p+".gateway", "%s is the node's own address", gw)
+			case gw.String() == n.Address:
+				v.add(p+".gateway", "%s is the node's own install-time address (%s.address)", gw, p)
+			case isNode:
+				v.add(p+".gateway", "%s is %s, another node's address, not a router", gw, other)
 			}
 		}
+		dns := map[netip.Addr]int{}
 		for j, d := range n.DNS {
-			v.ipv4(fmt.Sprintf("%s.dns[%d]", p, j), d)
+			dp := fmt.Sprintf("%s.dns[%d]", p, j)
+			a, ok := v.ipv4(dp, d)
+			if !ok {
+				continue
+			}
+			switch k, dup := dns[a]; {
+			case a.IsLoopback():
+				v.add(dp, "%s is a loopback address: give the upstream DNS servers (the node's own resolver forwards to them, and CoreDNS loops on a loopback one)", a)
+			case dup:
+				v.add(dp, "%s is already %s.dns[%d]", a, p, k)
+			case okPrefix && a == prefix.Addr():
+				v.add(dp, "%s is the node's own address, where no DNS server runs: give the upstream DNS servers", a)
+			}
+			if _, dup := dns[a]; !dup {
+				dns[a] = j
+			}
 		}
 		if n.Role != RoleControlPlane && n.Role != RoleWorker {
 			v.add(p+".role", "%q is not a role: expected control-plane or worker", n.Role)
 		}
 	}
+}
+
+// otherAddresses maps every address a node's install-time address or gateway
+// must not be, read without reporting (each key reports its own problems), to
+// its path: the nodes' static and install-time addresses, the devices and the
+// network controller.
+func (v *validator) otherAddresses() map[netip.Addr]string {
+	out := map[netip.Addr]string{}
+	put := func(s, path string) {
+		if a, err := netip.ParseAddr(s); err == nil && a.Is4() {
+			if _, taken := out[a]; !taken {
+				out[a] = path
+			}
+		}
+	}
+	for i, n := range v.c.Nodes {
+		if pr, err := netip.ParsePrefix(n.StaticAddress); err == nil {
+			put(pr.Addr().String(), fmt.Sprintf("nodes[%d].staticAddress", i))
+		}
+	}
+	if nc := v.c.NetworkController; nc != nil {
+		put(nc.Address, "networkController.address")
+	}
+	for _, name := range sortedMapKeys(v.c.Devices) {
+		put(v.c.Devices[name], "devices."+name)
+	}
+	// Last: an install-time address equal to any of the above is reported
+	// under that one's path.
+	for i, n := range v.c.Nodes {
+		put(n.Address, fmt.Sprintf("nodes[%d].address", i))
+	}
+	return out
 }
 
 func broadcast(p netip.Prefix) netip.Addr {
@@ -214,23 +286,25 @@ func broadcast(p netip.Prefix) netip.Addr {
 }
 
 // hostKey accepts an empty pin (the run stops later with the line that sets
-// it) or an ed25519/ecdsa key in authorized_keys form.
-func (v *validator) hostKey(p, s string) {
+// it) or an ed25519/ecdsa key in authorized_keys form, which it returns.
+func (v *validator) hostKey(p, s string) (ssh.PublicKey, bool) {
 	if s == "" {
-		return
+		return nil, false
 	}
 	key, _, _, _, err := ssh.ParseAuthorizedKey([]byte(s))
 	if err != nil {
 		v.add(p, "is not a public key in authorized_keys form (\"ssh-ed25519 AAAA…\"): %v", err)
-		return
+		return nil, false
 	}
 	switch t := key.Type(); {
 	case t == ssh.KeyAlgoED25519, strings.HasPrefix(t, "ecdsa-sha2-"):
+		return key, true
 	case t == ssh.KeyAlgoRSA:
 		v.add(p, "is an ssh-rsa key: pulumi-command offers only the pinned key's algorithm and current OpenSSH refuses ssh-rsa signatures, so pin the host's ed25519 key (ssh-keyscan -t ed25519 <host>)")
 	default:
 		v.add(p, "is a %s key: pin the host's ed25519 or ecdsa key", t)
 	}
+	return nil, false
 }
 
 var channelRe = regexp.MustCompile(`^(latest|[0-9]+\.[0-9]+)(/(stable|candidate|beta|edge))?$`)
@@ -303,6 +377,11 @@ func (v *validator) system() {
 		p := "system.hosts." + name
 		if errs := validation.IsDNS1123Subdomain(name); len(errs) > 0 {
 			v.add(p, "%q is not a host name", name)
+		}
+		for i, n := range v.c.Nodes {
+			if n.Name == name {
+				v.add(p, "%q is already the name of nodes[%d]: the managed /etc/hosts block lists every node at its static address", name, i)
+			}
 		}
 		v.ipv4(p, s.Hosts[name])
 	}
