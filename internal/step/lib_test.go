@@ -88,3 +88,60 @@ func TestAptGetWaitsForTheLocks(t *testing.T) {
 	assert.Contains(t, errOut, "Unable to locate package nosuch")
 	assert.Len(t, log(), 1)
 }
+
+// fakeDpkgQuery reports installed exactly the packages listed in $FAKE_DIR/installed.
+const fakeDpkgQuery = `p=${*: -1}
+if grep -qx "$p" "$FAKE_DIR/installed" 2>/dev/null; then echo "install ok installed"; exit 0; fi
+echo "dpkg-query: no packages found matching $p" >&2
+exit 1
+`
+
+// fakeSystemctl says is-enabled for the units listed in $FAKE_DIR/enabled.
+const fakeSystemctl = `[[ $1 == is-enabled ]] || exit 1
+grep -qx "${*: -1}" "$FAKE_DIR/enabled" 2>/dev/null
+`
+
+func TestMarkRecordsWhatTheStepOwns(t *testing.T) {
+	dir, bin := t.TempDir(), t.TempDir()
+	fakeTool(t, bin, "dpkg-query", fakeDpkgQuery)
+	fakeTool(t, bin, "systemctl", fakeSystemctl)
+	conf := filepath.Join(dir, "app.conf")
+	hosts := filepath.Join(dir, "hosts")
+	require.NoError(t, os.WriteFile(conf, []byte("a=1\n"), 0o644))
+	require.NoError(t, os.WriteFile(hosts, []byte("127.0.0.1 localhost\n# BEGIN homelab (managed)\n10.0.0.21 node1\n# END homelab\n"), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "installed"), []byte("curl\ngnupg\n"), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "enabled"), []byte("fstrim.timer\n"), 0o644))
+	marker := func() string {
+		b, err := os.ReadFile(filepath.Join(dir, "steps", "demo"))
+		require.NoError(t, err)
+		return string(b)
+	}
+
+	// backward compatible: a step that owns only files gets the marker it always had
+	_, errOut, err := runLib(t, dir, bin, "mark applied "+conf+"\nfinish\n")
+	require.NoError(t, err, errOut)
+	lines := strings.Split(strings.TrimSpace(marker()), "\n")
+	require.Len(t, lines, 5)
+	assert.Equal(t, []string{"state=applied", "hash=" + NewScript("demo", "marker_dir="+dir+"/steps\nmark applied "+conf+"\nfinish\n").Hash, "redo=3"}, lines[:3])
+	assert.Regexp(t, `^sum=[0-9a-f]{64}$`, lines[3])
+	assert.Equal(t, "files="+conf, lines[4])
+
+	_, errOut, err = runLib(t, dir, bin, "mark applied --packages 'curl gnupg' --block "+hosts+" '# BEGIN homelab' '# END homelab' --unit fstrim.timer "+conf+"\nfinish\n")
+	require.NoError(t, err, errOut)
+	m := marker()
+	assert.Contains(t, m, "\nfiles="+conf+"\npackages=curl gnupg\nblock="+hosts+"\t# BEGIN homelab\t# END homelab\t")
+	assert.Regexp(t, "\nblock=[^\n]*\t[0-9a-f]{64}\n", m)
+	assert.True(t, strings.HasSuffix(m, "\nunit=fstrim.timer\n"), m)
+
+	// what cannot hold right after the step ran fails the step, rather than a
+	// marker that would re-run it on every up
+	for body, msg := range map[string]string{
+		"mark applied --packages 'curl awk' " + conf:                               "package awk is not installed",
+		"mark applied --block " + hosts + " '# BEGIN other' '# END other' " + conf: "no block '# BEGIN other'",
+		"mark applied --unit nosuch.timer " + conf:                                 "unit nosuch.timer is not enabled",
+	} {
+		_, errOut, err = runLib(t, dir, bin, body+"\nfinish\n")
+		assert.Error(t, err, body)
+		assert.Contains(t, errOut, msg)
+	}
+}

@@ -79,12 +79,31 @@ if command -v snap >/dev/null && row=$(snap list microk8s 2>/dev/null | awk 'NR 
   fi
 fi
 
-# Step markers, written by each provisioning step: what it applied and a
-# checksum of the files it manages, so an effect undone by hand shows here.
+# Step markers, written by each provisioning step (lib.sh's mark): what it
+# applied and what it owns, so an effect undone by hand shows here. A step is
+# intact while its files match their checksum, each block it manages in a
+# shared file (only the lines from its BEGIN to its END marker) matches its
+# checksum, each of its packages is installed and each of its units enabled.
+# block_lines, block_sum and pkg_installed are lib.sh's, word for word.
+block_lines() {
+  [[ -f $1 ]] || return 0
+  awk -v b="$2" -v e="$3" 'on { print; if (index($0, e) == 1) on = 0; next } index($0, b) == 1 { on = 1; print }' "$1"
+}
+
+block_sum() {
+  local lines
+  lines=$(block_lines "$@")
+  if [[ -z $lines ]]; then echo missing; else printf '%s\n' "$lines" | sha256sum | awk '{print $1}'; fi
+}
+
+pkg_installed() {
+  [[ $(dpkg-query -W -f='${Status}\n' "$1" 2>/dev/null) == *"ok installed"* ]]
+}
+
 markers=""
 for m in /var/lib/homelab/steps/*; do
   [[ -f $m ]] || continue
-  state="" hash="" redo=0 sum="" files=""
+  state="" hash="" redo=0 sum="" files="" packages="" blocks=() units=()
   while IFS='=' read -r k v; do
     case $k in
     state) state=$v ;;
@@ -92,18 +111,31 @@ for m in /var/lib/homelab/steps/*; do
     redo) redo=$v ;;
     sum) sum=$v ;;
     files) files=$v ;;
+    packages) packages=$v ;;
+    block) blocks+=("$v") ;;
+    unit) units+=("$v") ;;
     esac
   done <"$m"
   [[ $redo =~ ^[0-9]+$ ]] || redo=0
-  current=""
-  if [[ -n $files ]]; then
-    read -r -a list <<<"$files"
-    current=$(for f in "${list[@]}"; do
-      if [[ -f $f ]]; then sha256sum <"$f"; else echo missing; fi
-    done | sha256sum | awk '{print $1}')
-  fi
+  read -r -a list <<<"$files"
+  current=$(for f in "${list[@]}"; do
+    if [[ -f $f ]]; then sha256sum <"$f"; else echo missing; fi
+  done | sha256sum | awk '{print $1}')
   intact=false
   [[ -n $sum && $current == "$sum" ]] && intact=true
+  if $intact; then
+    for b in "${blocks[@]}"; do
+      IFS=$'\t' read -r block_file block_begin block_end block_want <<<"$b"
+      [[ $block_want != missing && $(block_sum "$block_file" "$block_begin" "$block_end") == "$block_want" ]] || intact=false
+    done
+    read -r -a list <<<"$packages"
+    for p in "${list[@]}"; do
+      if $intact && ! pkg_installed "$p"; then intact=false; fi
+    done
+    for u in "${units[@]}"; do
+      if $intact && ! systemctl is-enabled --quiet "$u" 2>/dev/null; then intact=false; fi
+    done
+  fi
   markers+="${markers:+,}$(json "$(basename "$m")"):{\"state\":$(json "$state"),\"hash\":$(json "$hash"),\"redo\":$redo,\"intact\":$intact}"
 done
 
