@@ -229,6 +229,41 @@ func TestLabReservationEqualToTheStaticAddress(t *testing.T) {
 	l.AssertNoChanges()
 }
 
+// A cloud-init install: its 50-cloud-init.yaml names the interface with match
+// and set-name and configures a second interface too. The static address takes
+// over only the default interface's definition, keeps how it is named, leaves
+// the other interface alone, and turns cloud-init's network rendering off; a
+// cloud-init file rewritten behind the program's back is noticed and taken over
+// again.
+func TestLabCloudInitLayout(t *testing.T) {
+	l := lab.New(t, 1, lab.Options{Project: stacks.Namespace, Program: stacks.Home, CloudInit: true})
+	l.WriteNodesConfig()
+	n := l.Node(0)
+	original := n.ReadFile("/etc/netplan/50-cloud-init.yaml")
+	n.Pin()
+	l.Up(nil)
+	assertConverged(t, l, 0)
+
+	cloud := n.ReadFile("/etc/netplan/50-cloud-init.yaml")
+	assert.Contains(t, cloud, "eth1", "the other interface stays configured")
+	assert.NotContains(t, cloud, n.IP().String(), "cloud-init's definition of the default interface is gone")
+	ours := n.ReadFile("/etc/netplan/60-homelab.yaml")
+	assert.Contains(t, ours, "set-name: \"eth0\"", "how the interface is named is kept for the next boot")
+	assert.Contains(t, ours, "name: \"eth0\"")
+	n.AssertFile("/etc/cloud/cloud.cfg.d/99-homelab-network.cfg", "network: {config: disabled}")
+	assert.Equal(t, "generated", n.Exec("netplan generate && echo generated"))
+	l.AssertNoChanges()
+
+	// cloud-init (or a person) writes its file back: the next run takes over again
+	require.NoError(t, n.Host().WriteFile(t.Context(), "/etc/netplan/50-cloud-init.yaml", []byte(original), 0o600))
+	res := l.Preview()
+	assert.Contains(t, res.Ops("node1-static-ip"), apitype.OpReplace, "the marker watches the netplan files")
+	l.Up(nil)
+	assertConverged(t, l, 0)
+	assert.NotContains(t, n.ReadFile("/etc/netplan/50-cloud-init.yaml"), n.IP().String())
+	l.AssertNoChanges()
+}
+
 func TestLabFailingStepKeepsTheKeyOutOfItsMessage(t *testing.T) {
 	l := newHomeLab(t, 1, hosts.Netplan, map[string]any{"extraPackages": []string{"homelab-no-such-package"}})
 	l.Node(0).Pin()

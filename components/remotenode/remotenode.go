@@ -139,7 +139,7 @@ func NewRemoteNode(ctx *pulumi.Context, name string, args *RemoteNodeArgs, opts 
 	ipSticks := false
 	if f := args.Facts; node.State == step.Up {
 		nc.Interface = f.Interface
-		if scripts[StepStaticIP], err = staticIPScript(f.NetworkStack, nc, int(args.RollbackAfter.Seconds())); err != nil {
+		if scripts[StepStaticIP], err = staticIPScript(f.NetworkStack, nc, f.MAC, int(args.RollbackAfter.Seconds())); err != nil {
 			return nil, fmt.Errorf("%s: %w", name, err)
 		}
 		packages := append(slices.Clone(BasePackages), args.ExtraPackages...)

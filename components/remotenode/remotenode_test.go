@@ -186,7 +186,7 @@ func TestStaticIPDialsTheAddressThatAnswers(t *testing.T) {
 		f.Addresses = []string{"10.0.0.21/24"}
 		f.ReachedAt = "10.0.0.21"
 		a := args(f)
-		s, err := staticIPScript(StackNetplan, netConfig{Interface: "eth0", Address: a.StaticAddress, Gateway: a.Gateway, DNS: []string{dns}}, 180)
+		s, err := staticIPScript(StackNetplan, netConfig{Interface: "eth0", Address: a.StaticAddress, Gateway: a.Gateway, DNS: []string{dns}}, f.MAC, 180)
 		require.NoError(t, err)
 		f.Markers[StepStaticIP] = Marker{State: "applied", Hash: s.Hash, Intact: true}
 		return f, a

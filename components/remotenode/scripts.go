@@ -56,13 +56,16 @@ type staticIPData struct {
 	ConfigPath      string
 	Mode            string
 	Config          string
-	AsideGlobs      []string
+	Claim           netstack.Claim
+	Watch           []string
 	Apply           string
 	RollbackApply   string
 	DeadlineSeconds int
 }
 
-func staticIPScript(stack string, nc netConfig, deadlineSeconds int) (step.Script, error) {
+// staticIPScript renders the static-ip step for a host's stack; mac is the
+// interface's (an identity fact), for netplan definitions that match by it.
+func staticIPScript(stack string, nc netConfig, mac string, deadlineSeconds int) (step.Script, error) {
 	ns, err := netstack.For(stack)
 	if err != nil {
 		return step.Script{}, err
@@ -70,7 +73,8 @@ func staticIPScript(stack string, nc netConfig, deadlineSeconds int) (step.Scrip
 	d := staticIPData{
 		netConfig: nc, Step: StepStaticIP, Stack: stack,
 		ConfigPath: ns.ConfigPath(nc.Interface), Mode: ns.ConfigMode(), Config: ns.Render(nc),
-		AsideGlobs: ns.AsideGlobs(), Apply: ns.Apply(nc.Interface), RollbackApply: ns.RollbackApply(nc.Interface),
+		Claim: ns.Claim(nc.Interface, mac), Watch: ns.Watch(),
+		Apply: ns.Apply(nc.Interface), RollbackApply: ns.RollbackApply(nc.Interface),
 		DeadlineSeconds: deadlineSeconds,
 	}
 	return newScript(StepStaticIP, "static-ip.sh.tmpl", d), nil

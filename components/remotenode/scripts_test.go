@@ -33,7 +33,7 @@ func TestScriptsPassShellcheck(t *testing.T) {
 		"upgrade": upgradeScript(3).Text(0),
 	}
 	for _, stack := range []string{StackNetplan, StackNetworkd, StackNetworkManager, StackIfupdown} {
-		s, err := staticIPScript(stack, testNet, 180)
+		s, err := staticIPScript(stack, testNet, "02:42:0a:00:00:05", 180)
 		require.NoError(t, err)
 		scripts["static-ip-"+stack] = s.Text(1)
 	}
@@ -69,7 +69,7 @@ func TestHostileValuesStayQuoted(t *testing.T) {
 func TestHostReportedInterfaceStaysQuoted(t *testing.T) {
 	hostile := netConfig{Interface: "eth0';reboot", Address: "10.0.0.21/24", Gateway: "10.0.0.1", DNS: []string{"10.0.0.1"}}
 	for _, stack := range []string{StackNetplan, StackNetworkd, StackNetworkManager, StackIfupdown} {
-		s, err := staticIPScript(stack, hostile, 180)
+		s, err := staticIPScript(stack, hostile, "02:42:0a:00:00:05", 180)
 		require.NoError(t, err)
 		confirm := confirmIPScript(hostile, s, 0)
 		for name, text := range map[string]string{"static-ip-" + stack: s.Text(0), "confirm-ip": confirm.Text(0)} {

@@ -41,6 +41,8 @@ type Options struct {
 	Project string
 	// NetworkStack of every host; default hosts.Netplan.
 	NetworkStack hosts.Stack
+	// CloudInit gives every host cloud-init's network layout (netplan only).
+	CloudInit bool
 	// Kubernetes starts a control plane with a node per host, makes every host
 	// forward :16443 to it, and installs the real kubernetes provider plugin.
 	Kubernetes bool
@@ -92,7 +94,7 @@ func New(t testing.TB, count int, opts Options) *Lab {
 		}
 	})
 	l := &Lab{t: t, opts: opts, Network: n, cpLog: &syncBuffer{}}
-	hs, err := n.NewHosts(ctx, count, opts.NetworkStack)
+	hs, err := n.NewHostsWith(ctx, count, hosts.HostOptions{Stack: opts.NetworkStack, CloudInit: opts.CloudInit})
 	if err != nil {
 		t.Fatalf("lab: %v", err)
 	}

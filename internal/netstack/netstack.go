@@ -41,13 +41,30 @@ type Stack interface {
 	ConfigMode() string
 	// Render is the content of that file for c.
 	Render(c Config) string
-	// AsideGlobs are other files that could configure the interface too; a
-	// step moves them into its backup.
-	AsideGlobs() []string
+	// Claim is what a step runs so that only its file configures the
+	// interface, leaving every other interface's configuration alone.
+	Claim(iface, mac string) Claim
+	// Watch are the files whose change means the interface's configuration
+	// may have changed under the step (a marker checks them).
+	Watch() []string
 	// Apply loads the configuration of iface; RollbackApply loads it again
 	// after the previous files were restored.
 	Apply(iface string) string
 	RollbackApply(iface string) string
+}
+
+// Claim is shell for a step that writes the interface's configuration to
+// "$desired" and then its own file. Empty fields: nothing to do.
+type Claim struct {
+	// Setup prepares the others (writes a helper to "$claim").
+	Setup string
+	// Carry edits "$desired" to keep how the host names the interface (netplan's
+	// match and set-name), so a reboot still finds it.
+	Carry string
+	// Others prints the other files that define the interface now, one a line.
+	Others string
+	// Release removes the interface's definitions from those files.
+	Release string
 }
 
 // For returns the stack called name.
@@ -68,6 +85,9 @@ func For(name string) (Stack, error) {
 //go:embed templates/*.tmpl
 var templateFS embed.FS
 
+//go:embed scripts/netplan-claim.py
+var netplanClaim string
+
 // templates are parsed once at start-up: a broken template fails every test
 // rather than a deploy.
 var templates = template.Must(template.New("").Funcs(template.FuncMap{"yamlString": strconv.Quote}).
@@ -85,11 +105,26 @@ func render(name string, c Config) string {
 // aside; netplan renders it for networkd (or NetworkManager).
 type netplan struct{}
 
-func (netplan) Name() string                    { return Netplan }
-func (netplan) ConfigPath(string) string        { return "/etc/netplan/60-homelab.yaml" }
-func (netplan) ConfigMode() string              { return "0600" }
-func (netplan) Render(c Config) string          { return render("netplan.yaml.tmpl", c) }
-func (netplan) AsideGlobs() []string            { return []string{"/etc/netplan/*.yaml", "/etc/netplan/*.yml"} }
+func (netplan) Name() string             { return Netplan }
+func (netplan) ConfigPath(string) string { return "/etc/netplan/60-homelab.yaml" }
+func (netplan) ConfigMode() string       { return "0600" }
+func (netplan) Render(c Config) string   { return render("netplan.yaml.tmpl", c) }
+func (netplan) Watch() []string          { return []string{"/etc/netplan/*.yaml", "/etc/netplan/*.yml"} }
+
+// Claim removes the interface's definitions from the other netplan files
+// (cloud-init's 50-cloud-init.yaml, the installer's) with `netplan set`, which
+// keeps every other interface, bond, bridge and Wi-Fi in them, and carries the
+// match and set-name that name the interface into this step's file.
+func (netplan) Claim(iface, mac string) Claim {
+	args := shell.Quote(iface) + " " + shell.Quote(mac)
+	return Claim{
+		Setup:   "claim=$(mktemp)\ncat >\"$claim\" <<'HOMELAB_CLAIM'\n" + netplanClaim + "HOMELAB_CLAIM",
+		Carry:   `python3 "$claim" carry ` + args + ` "$desired"`,
+		Others:  `python3 "$claim" others ` + args + ` "$config_path"`,
+		Release: `python3 "$claim" ids ` + args + ` "$config_path" | while read -r id; do netplan set "ethernets.$id=null"; done`,
+	}
+}
+
 func (n netplan) RollbackApply(i string) string { return n.Apply(i) }
 
 // Apply is `netplan apply`, except in a container: there /sys is read-only, so
@@ -108,9 +143,10 @@ func (networkd) Name() string { return Networkd }
 func (networkd) ConfigPath(iface string) string {
 	return "/etc/systemd/network/00-homelab-" + iface + ".network"
 }
-func (networkd) ConfigMode() string     { return "0644" }
-func (networkd) Render(c Config) string { return render("networkd.network.tmpl", c) }
-func (networkd) AsideGlobs() []string   { return nil }
+func (networkd) ConfigMode() string         { return "0644" }
+func (networkd) Render(c Config) string     { return render("networkd.network.tmpl", c) }
+func (networkd) Claim(string, string) Claim { return Claim{} }
+func (networkd) Watch() []string            { return nil }
 func (networkd) Apply(iface string) string {
 	return "networkctl reload && networkctl reconfigure " + shell.Quote(iface)
 }
@@ -123,9 +159,10 @@ func (networkManager) Name() string { return NetworkManager }
 func (networkManager) ConfigPath(iface string) string {
 	return "/etc/NetworkManager/system-connections/homelab-" + iface + ".nmconnection"
 }
-func (networkManager) ConfigMode() string     { return "0600" }
-func (networkManager) Render(c Config) string { return render("networkmanager.nmconnection.tmpl", c) }
-func (networkManager) AsideGlobs() []string   { return nil }
+func (networkManager) ConfigMode() string         { return "0600" }
+func (networkManager) Render(c Config) string     { return render("networkmanager.nmconnection.tmpl", c) }
+func (networkManager) Claim(string, string) Claim { return Claim{} }
+func (networkManager) Watch() []string            { return nil }
 func (networkManager) Apply(iface string) string {
 	return "nmcli connection reload && nmcli connection up " + shell.Quote("homelab-"+iface)
 }
@@ -138,11 +175,12 @@ func (networkManager) RollbackApply(iface string) string {
 // ifupdown owns /etc/network/interfaces, sourcing interfaces.d as Debian does.
 type ifupdown struct{}
 
-func (ifupdown) Name() string             { return Ifupdown }
-func (ifupdown) ConfigPath(string) string { return "/etc/network/interfaces" }
-func (ifupdown) ConfigMode() string       { return "0644" }
-func (ifupdown) Render(c Config) string   { return render("ifupdown.interfaces.tmpl", c) }
-func (ifupdown) AsideGlobs() []string     { return nil }
+func (ifupdown) Name() string               { return Ifupdown }
+func (ifupdown) ConfigPath(string) string   { return "/etc/network/interfaces" }
+func (ifupdown) ConfigMode() string         { return "0644" }
+func (ifupdown) Render(c Config) string     { return render("ifupdown.interfaces.tmpl", c) }
+func (ifupdown) Claim(string, string) Claim { return Claim{} }
+func (ifupdown) Watch() []string            { return nil }
 func (ifupdown) Apply(iface string) string {
 	q := shell.Quote(iface)
 	return "ifdown --force " + q + " || true; ip -4 addr flush dev " + q + "; ifup " + q

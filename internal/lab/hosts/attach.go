@@ -49,19 +49,19 @@ func Attach(ctx context.Context, lab string, userKeyPEM []byte) (*Network, error
 	}
 	for _, c := range strings.Fields(names) {
 		out, err := docker(ctx, nil, "inspect", "--format",
-			`{{index .Config.Labels "`+Label+`.host"}} {{index .Config.Labels "`+Label+`.stack"}} {{with index .NetworkSettings.Networks "`+n.name+`"}}{{.IPAMConfig.IPv4Address}}{{end}}`, c)
+			`{{index .Config.Labels "`+Label+`.host"}} {{index .Config.Labels "`+Label+`.stack"}} {{with index .NetworkSettings.Networks "`+n.name+`"}}{{.IPAMConfig.IPv4Address}}{{end}} {{index .Config.Labels "`+Label+`.cloudinit"}}`, c)
 		if err != nil {
 			return nil, fmt.Errorf("attaching to lab %s: %w", lab, err)
 		}
 		f := strings.Fields(out)
-		if len(f) != 3 {
+		if len(f) < 3 {
 			continue // not a host (an image build)
 		}
 		ip, err := netip.ParseAddr(f[2])
 		if err != nil {
 			return nil, fmt.Errorf("attaching to lab %s: host %s: %w", lab, f[0], err)
 		}
-		h := &Host{n: n, name: f[0], stack: Stack(f[1]), ip: ip, container: c}
+		h := &Host{n: n, name: f[0], stack: Stack(f[1]), ip: ip, container: c, cloudInit: len(f) > 3 && f[3] == "true"}
 		if b, err := h.ReadFile(ctx, "/etc/machine-id"); err == nil {
 			h.machineID = strings.TrimSpace(string(b))
 		}

@@ -30,6 +30,8 @@ type Host struct {
 	ip        netip.Addr
 	stack     Stack
 	container string
+	// cloudInit: the installer was cloud-init (see HostOptions.CloudInit).
+	cloudInit bool
 
 	mu          sync.Mutex
 	machineID   string
@@ -45,6 +47,9 @@ func (h *Host) IP() netip.Addr { return h.ip }
 
 // Stack returns the host's network stack.
 func (h *Host) Stack() Stack { return h.stack }
+
+// CloudInit reports whether the host has cloud-init's network layout.
+func (h *Host) CloudInit() bool { return h.cloudInit }
 
 // Container returns the Docker container name.
 func (h *Host) Container() string { return h.container }
@@ -101,7 +106,7 @@ func (h *Host) create(ctx context.Context) error {
 	_, _ = docker(ctx, nil, "rm", "-f", "-v", h.container)
 	if _, err := docker(ctx, nil, "create",
 		"--name", h.container, "--hostname", h.name,
-		"--label", Label+"="+h.n.lab, "--label", Label+".host="+h.name, "--label", Label+".stack="+string(h.stack),
+		"--label", Label+"="+h.n.lab, "--label", Label+".host="+h.name, "--label", Label+".stack="+string(h.stack), "--label", Label+".cloudinit="+fmt.Sprint(h.cloudInit),
 		"--network", h.n.name, "--ip", h.ip.String(),
 		// NET_ADMIN: scenarios add and move addresses. SYS_ADMIN: lab-init turns
 		// Docker's bind-mounted /etc files into plain files, and hostnamectl sets
@@ -149,6 +154,11 @@ func (h *Host) installFiles(machineID string, key keyPair) ([]file, error) {
 	net, err := networkConfig(h.stack, h.ip, h.n.subnet.Bits(), h.n.gateway)
 	if err != nil {
 		return nil, err
+	}
+	if h.cloudInit {
+		if net, err = cloudInitConfig(h.stack, h.ip, h.n.subnet.Bits(), h.n.gateway); err != nil {
+			return nil, err
+		}
 	}
 	files = append(files, net...)
 	if t := h.n.apiTarget(); t.IsValid() {
@@ -207,6 +217,39 @@ iface eth0 inet static
 `, cidr, gw)}}, nil
 	}
 	return nil, fmt.Errorf("unknown network stack %q", stack)
+}
+
+// cloudInitConfig is what a cloud-init install leaves for the network: its own
+// netplan file naming the interface with match and set-name (as cloud-init
+// renders a datasource's network config), with a second interface beside it,
+// and cloud-init's configuration directory. cloud-init itself is not installed
+// (it would look for a datasource at every boot): its presence is what the
+// program checks. Real cloud-init matches by MAC, which a veth's lack of a
+// permanent MAC makes unusable here, so the lab's file matches by name.
+func cloudInitConfig(stack Stack, ip netip.Addr, bits int, gw netip.Addr) ([]file, error) {
+	if stack != Netplan {
+		return nil, fmt.Errorf("cloud-init's network layout is netplan's, not %s's", stack)
+	}
+	return []file{
+		{path: "etc/netplan/50-cloud-init.yaml", mode: 0o600, data: fmt.Sprintf(`# This file is generated from information provided by the datasource.  Changes
+# to it will not persist across an instance reboot.
+network:
+  version: 2
+  ethernets:
+    eth0:
+      addresses: [%s]
+      routes:
+        - to: default
+          via: %s
+      match:
+        name: eth0
+      set-name: eth0
+    eth1:
+      dhcp4: true
+      optional: true
+`, netip.PrefixFrom(ip, bits), gw)},
+		{path: "etc/cloud/cloud.cfg.d/90-installer.cfg", mode: 0o644, data: "# written by the lab's installer: cloud-init's configuration directory\ndatasource_list: [ None ]\n"},
+	}, nil
 }
 
 // forwardUnit is the path of the service forwardFiles writes.

@@ -185,12 +185,18 @@ func (n *Network) Host(name string) *Host {
 // NewHosts creates count hosts named node<i> (continuing the numbering) in parallel;
 // node1 gets the first address of the hosts' band, node2 the next, and so on.
 func (n *Network) NewHosts(ctx context.Context, count int, stack Stack) ([]*Host, error) {
-	if stack == "" {
-		stack = Netplan
+	return n.NewHostsWith(ctx, count, HostOptions{Stack: stack})
+}
+
+// NewHostsWith is NewHosts with every host made with opts (its Address ignored).
+func (n *Network) NewHostsWith(ctx context.Context, count int, opts HostOptions) ([]*Host, error) {
+	if opts.Stack == "" {
+		opts.Stack = Netplan
 	}
+	opts.Address = netip.Addr{}
 	out := make([]*Host, count)
 	for i := range count {
-		h, err := n.reserve(fmt.Sprintf("node%d", len(n.Hosts())+1), HostOptions{Stack: stack})
+		h, err := n.reserve(fmt.Sprintf("node%d", len(n.Hosts())+1), opts)
 		if err != nil {
 			return nil, err
 		}
@@ -217,6 +223,10 @@ type HostOptions struct {
 	Stack Stack
 	// Address is the install-time address; default the next free one of the hosts' band.
 	Address netip.Addr
+	// CloudInit gives the host cloud-init's network layout (netplan only): a
+	// 50-cloud-init.yaml naming the interface with match and set-name, a second
+	// interface in the same file, and /etc/cloud.
+	CloudInit bool
 }
 
 // NewHost creates and boots a host and returns once it accepts SSH with its pinned key.
@@ -250,7 +260,7 @@ func (n *Network) reserve(name string, opts HostOptions) (*Host, error) {
 			return nil, fmt.Errorf("creating host %s: name or address %s already in use", name, addr)
 		}
 	}
-	h := &Host{n: n, name: name, ip: addr, stack: opts.Stack, container: n.name + "-" + name}
+	h := &Host{n: n, name: name, ip: addr, stack: opts.Stack, cloudInit: opts.CloudInit, container: n.name + "-" + name}
 	n.hosts = append(n.hosts, h)
 	return h, nil
 }
