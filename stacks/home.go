@@ -20,10 +20,16 @@ func home(ctx *pulumi.Context, probe Probe) error {
 	if err != nil {
 		return err
 	}
-	facts, err := gatherFacts(cfg, probe)
+	// The stack's last outputs are read first (a read, no change): they say
+	// where a renumbered node answered last, and which dead nodes keep steps.
+	last, err := readLastOutputs(ctx)
 	if err != nil {
 		return err
 	}
-	_, err = provisionNodes(ctx, cfg, facts)
+	facts, err := gatherFacts(cfg, probe, last)
+	if err != nil {
+		return err
+	}
+	_, err = provisionNodes(ctx, cfg, facts, last)
 	return err
 }

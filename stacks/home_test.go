@@ -81,7 +81,7 @@ func TestHomeStopsBeforeAnythingWhenAProbeFails(t *testing.T) {
 	res := pulumitest.Run(t, f.run, loadHome(t).options(t))
 	require.Error(t, res.Err)
 	assert.Contains(t, res.Err.Error(), "pulumi config set --path 'nodes[1].hostKey' 'ssh-ed25519 AAAA'")
-	assert.Empty(t, res.Resources)
+	assert.Empty(t, changes(res), "nothing but the read of the last outputs is declared")
 }
 
 func TestClonedMachineIDsAreRefused(t *testing.T) {
@@ -94,7 +94,7 @@ func TestClonedMachineIDsAreRefused(t *testing.T) {
 	assert.Contains(t, msg, "breaks reinstall detection")
 	assert.Contains(t, msg, "`rm /etc/machine-id && systemd-machine-id-setup`, then reboot it")
 	assert.NotContains(t, msg, "node2")
-	assert.Empty(t, res.Resources, "nothing is declared")
+	assert.Empty(t, changes(res), "nothing but the read of the last outputs is declared")
 }
 
 func TestDownNodeIsNotProbed(t *testing.T) {
@@ -221,4 +221,35 @@ func TestDownNodeGetsNoNewSteps(t *testing.T) {
 	}
 	assert.ElementsMatch(t, []string{"node3-static-ip", "node3-confirm-ip", "node3-base"}, node3)
 	res.Get(t, "command:remote:Command", "node2-upgrade") // the live nodes upgrade
+}
+
+// changes are the resources a run declared other than reads of the stack's
+// own last outputs.
+func changes(res *pulumitest.Result) []string {
+	var out []string
+	for _, r := range res.Resources {
+		if r.Type != "pulumi:pulumi:StackReference" {
+			out = append(out, r.Type+" "+r.Name)
+		}
+	}
+	return out
+}
+
+// A node renumbered in config is still at its old static address until its
+// static-ip step has run: the probe tries the address it had last too.
+func TestRenumberedNodeIsProbedAtItsLastAddress(t *testing.T) {
+	f := &fakeFacts{}
+	o := loadHome(t).options(t)
+	o.Outputs = func(a pulumi.MockResourceArgs) resource.PropertyMap {
+		if a.TypeToken == "pulumi:pulumi:StackReference" {
+			return resource.PropertyMap{"outputs": resource.NewProperty(resource.PropertyMap{
+				"staticAddresses": resource.NewProperty(resource.PropertyMap{"node1": resource.NewProperty("192.168.1.99")}),
+			})}
+		}
+		return nil
+	}
+	res := pulumitest.Run(t, f.run, o)
+	require.NoError(t, res.Err)
+	assert.Equal(t, []string{"192.168.1.21", "192.168.1.99", "192.168.1.121"}, f.targets[0].Addresses)
+	assert.Equal(t, []string{"192.168.1.22", "192.168.1.122"}, f.targets[1].Addresses, "an address not renumbered is tried once")
 }

@@ -27,9 +27,20 @@ const provisionedOutput = "provisionedNodes"
 // stack, so a dead node keeps exactly those and gets no new one.
 const provisionedStepsOutput = "provisionedSteps"
 
+// staticAddressesOutput maps each node to the static address it was given, so
+// a node renumbered in config is still found at its old address.
+const staticAddressesOutput = "staticAddresses"
+
+// lastOutputs is what the program reads of its own last run.
+type lastOutputs struct {
+	provisioned []string
+	steps       map[string][]string
+	addresses   map[string]string
+}
+
 // gatherFacts probes every node that is up, in parallel, before anything is
 // declared: an unreachable host or an unpinned key stops the run here.
-func gatherFacts(cfg *Config, probe Probe) (map[string]*remotenode.Facts, error) {
+func gatherFacts(cfg *Config, probe Probe, last lastOutputs) (map[string]*remotenode.Facts, error) {
 	signer, err := ssh.ParsePrivateKey([]byte(cfg.Secrets.SSHPrivateKey))
 	if err != nil {
 		return nil, fmt.Errorf("reading sshPrivateKey: %w", err)
@@ -41,7 +52,7 @@ func gatherFacts(cfg *Config, probe Probe) (map[string]*remotenode.Facts, error)
 		}
 		targets = append(targets, remotenode.Target{
 			Index: i, Name: n.Name,
-			Addresses: []string{staticAddr(n), n.Address},
+			Addresses: probeAddresses(staticAddr(n), last.addresses[n.Name], n.Address),
 			Port:      n.Port, User: n.User, Signer: signer, HostKey: n.HostKey,
 		})
 	}
@@ -57,6 +68,19 @@ func gatherFacts(cfg *Config, probe Probe) (map[string]*remotenode.Facts, error)
 		return nil, err
 	}
 	return out, nil
+}
+
+// probeAddresses are a node's addresses in the order the probe tries them: the
+// static address config gives it, the one it had last (a renumbered node is
+// still there until its static-ip step has run), the install-time one.
+func probeAddresses(addrs ...string) []string {
+	var out []string
+	for _, a := range addrs {
+		if a != "" && !slices.Contains(out, a) {
+			out = append(out, a)
+		}
+	}
+	return out
 }
 
 // uniqueMachineIDs refuses nodes that share a machine-id: cloned VMs or disk
@@ -79,18 +103,14 @@ func uniqueMachineIDs(targets []remotenode.Target, facts []*remotenode.Facts) er
 }
 
 // provisionNodes declares a RemoteNode per configured node.
-func provisionNodes(ctx *pulumi.Context, cfg *Config, facts map[string]*remotenode.Facts) ([]*remotenode.RemoteNode, error) {
-	provisioned, lastSteps, err := lastProvisioned(ctx)
-	if err != nil {
-		return nil, err
-	}
+func provisionNodes(ctx *pulumi.Context, cfg *Config, facts map[string]*remotenode.Facts, last lastOutputs) ([]*remotenode.RemoteNode, error) {
 	privateKey := pulumi.ToSecret(pulumi.String(cfg.Secrets.SSHPrivateKey)).(pulumi.StringOutput)
 	hosts := hostEntries(cfg)
 	confirmTime, _ := time.ParseDuration(cfg.System.IPConfirmTime) // validated
 
 	var nodes []*remotenode.RemoteNode
 	var keep []string
-	steps := pulumi.Map{}
+	steps, addresses := pulumi.Map{}, pulumi.StringMap{}
 	var lastUpgrade pulumi.Resource
 	for i, n := range cfg.Nodes {
 		args := &remotenode.RemoteNodeArgs{
@@ -103,8 +123,8 @@ func provisionNodes(ctx *pulumi.Context, cfg *Config, facts map[string]*remoteno
 			UpgradeEpoch:  cfg.System.UpgradeEpoch,
 			Facts:         facts[n.Name],
 			Down:          n.Down,
-			Provisioned:   slices.Contains(provisioned, n.Name),
-			KeptSteps:     lastSteps[n.Name],
+			Provisioned:   slices.Contains(last.provisioned, n.Name),
+			KeptSteps:     last.steps[n.Name],
 			RollbackAfter: confirmTime,
 		}
 		if lastUpgrade != nil {
@@ -120,18 +140,21 @@ func provisionNodes(ctx *pulumi.Context, cfg *Config, facts map[string]*remoteno
 		if !n.Down || args.Provisioned {
 			keep = append(keep, n.Name)
 			steps[n.Name] = pulumi.ToStringArray(node.Steps)
+			addresses[n.Name] = pulumi.String(staticAddr(n))
 		}
 		nodes = append(nodes, node)
 	}
 	ctx.Export(provisionedOutput, pulumi.ToStringArray(keep))
 	ctx.Export(provisionedStepsOutput, steps)
+	ctx.Export(staticAddressesOutput, addresses)
 	return nodes, nil
 }
 
-// lastProvisioned reads provisionedNodes and provisionedSteps from this stack's
-// last outputs. The reference is read on every run, not only while a node is
-// down, so marking a node down or up again adds or removes nothing in the stack.
-func lastProvisioned(ctx *pulumi.Context) ([]string, map[string][]string, error) {
+// readLastOutputs reads provisionedNodes, provisionedSteps and staticAddresses
+// from this stack's last outputs. The reference is read on every run, not only
+// while a node is down or renumbered, so marking a node down or up again adds or
+// removes nothing in the stack.
+func readLastOutputs(ctx *pulumi.Context) (lastOutputs, error) {
 	org := ctx.Organization()
 	if org == "" {
 		org = "organization"
@@ -140,24 +163,40 @@ func lastProvisioned(ctx *pulumi.Context) ([]string, map[string][]string, error)
 		Name: pulumi.String(fmt.Sprintf("%s/%s/%s", org, ctx.Project(), ctx.Stack())),
 	})
 	if err != nil {
-		return nil, nil, fmt.Errorf("reading the stack's last outputs: %w", err)
+		return lastOutputs{}, fmt.Errorf("reading the stack's last outputs: %w", err)
 	}
-	d, err := ref.GetOutputDetails(provisionedOutput)
+	get := func(name string) (any, error) {
+		d, err := ref.GetOutputDetails(name)
+		if err != nil {
+			return nil, fmt.Errorf("reading the stack's last outputs: %w", err)
+		}
+		return d.Value, nil
+	}
+	last := lastOutputs{steps: map[string][]string{}, addresses: map[string]string{}}
+	v, err := get(provisionedOutput)
 	if err != nil {
-		return nil, nil, fmt.Errorf("reading the stack's last outputs: %w", err)
+		return last, err
 	}
-	names := stringList(d.Value)
-	d, err = ref.GetOutputDetails(provisionedStepsOutput)
-	if err != nil {
-		return nil, nil, fmt.Errorf("reading the stack's last outputs: %w", err)
+	last.provisioned = stringList(v)
+	if v, err = get(provisionedStepsOutput); err != nil {
+		return last, err
 	}
-	steps := map[string][]string{}
-	if m, ok := d.Value.(map[string]any); ok {
-		for node, v := range m {
-			steps[node] = stringList(v)
+	if m, ok := v.(map[string]any); ok {
+		for node, l := range m {
+			last.steps[node] = stringList(l)
 		}
 	}
-	return names, steps, nil
+	if v, err = get(staticAddressesOutput); err != nil {
+		return last, err
+	}
+	if m, ok := v.(map[string]any); ok {
+		for node, a := range m {
+			if s, ok := a.(string); ok {
+				last.addresses[node] = s
+			}
+		}
+	}
+	return last, nil
 }
 
 // stringList reads a list of strings from a stack output's value.
