@@ -119,9 +119,13 @@ func TestLabEachNetworkStack(t *testing.T) {
 	for _, stack := range []hosts.Stack{hosts.Networkd, hosts.NetworkManager, hosts.Ifupdown} {
 		t.Run(string(stack), func(t *testing.T) {
 			l := newHomeLab(t, 1, stack, nil)
+			// a DNS server: the confirm fails unless the host really uses it
+			dns := l.Network.Gateway().String()
+			l.ConfigSet("nodes[0].dns[0]", dns)
 			l.Node(0).Pin()
 			l.Up(nil)
 			assertConverged(t, l, 0)
+			l.Node(0).AssertFile("/etc/resolv.conf", "nameserver "+dns)
 			l.AssertNoChanges()
 		})
 	}

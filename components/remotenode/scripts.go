@@ -58,6 +58,7 @@ type staticIPData struct {
 	Config          string
 	Claim           netstack.Claim
 	Watch           []string
+	DNSApplies      string
 	Apply           string
 	RollbackApply   string
 	DeadlineSeconds int
@@ -73,7 +74,7 @@ func staticIPScript(stack string, nc netConfig, mac string, deadlineSeconds int)
 	d := staticIPData{
 		netConfig: nc, Step: StepStaticIP, Stack: stack,
 		ConfigPath: ns.ConfigPath(nc.Interface), Mode: ns.ConfigMode(), Config: ns.Render(nc),
-		Claim: ns.Claim(nc.Interface, mac), Watch: ns.Watch(),
+		Claim: ns.Claim(nc.Interface, mac), Watch: ns.Watch(), DNSApplies: ns.DNSApplies(),
 		Apply: ns.Apply(nc.Interface), RollbackApply: ns.RollbackApply(nc.Interface),
 		DeadlineSeconds: deadlineSeconds,
 	}

@@ -79,3 +79,30 @@ func TestHostReportedInterfaceStaysQuoted(t *testing.T) {
 		}
 	}
 }
+
+// DNS can be silently not applied: networkd's DNS= needs systemd-resolved,
+// ifupdown's dns-nameservers needs resolvconf. The step writes resolv.conf
+// where the stack's own setting would not reach the resolver, and the confirm
+// checks the servers are the ones in use.
+func TestDNSTakesEffectOrTheConfirmFails(t *testing.T) {
+	for stack, applies := range map[string]string{
+		StackNetplan:        "systemctl is-active --quiet systemd-resolved",
+		StackNetworkd:       "systemctl is-active --quiet systemd-resolved",
+		StackIfupdown:       "command -v resolvconf",
+		StackNetworkManager: "if ! true; then",
+	} {
+		s, err := staticIPScript(stack, testNet, "02:42:0a:00:00:05", 180)
+		require.NoError(t, err)
+		assert.Contains(t, s.Body, applies, stack)
+		assert.Contains(t, s.Body, "printf 'nameserver %s\\n' '10.0.0.1' '9.9.9.9'", stack)
+	}
+	confirm := confirmIPScript(testNet, step.NewScript(StepStaticIP, "finish\n"), 0).Body
+	assert.Contains(t, confirm, "servers=('10.0.0.1' '9.9.9.9' )")
+	assert.Contains(t, confirm, "is not in use on the host")
+
+	noDNS := testNet
+	noDNS.DNS = nil
+	s, err := staticIPScript(StackNetworkd, noDNS, "", 180)
+	require.NoError(t, err)
+	assert.NotContains(t, s.Body, "resolv_desired=$(mktemp)", "no DNS configured: resolv.conf is left alone")
+}

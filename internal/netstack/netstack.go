@@ -47,6 +47,11 @@ type Stack interface {
 	// Watch are the files whose change means the interface's configuration
 	// may have changed under the step (a marker checks them).
 	Watch() []string
+	// DNSApplies is a shell condition, true when the stack's own DNS setting
+	// reaches the resolver: networkd's DNS= needs systemd-resolved, ifupdown's
+	// dns-nameservers needs resolvconf. Where it is false the step writes
+	// /etc/resolv.conf itself.
+	DNSApplies() string
 	// Apply loads the configuration of iface; RollbackApply loads it again
 	// after the previous files were restored.
 	Apply(iface string) string
@@ -127,6 +132,9 @@ func (netplan) Claim(iface, mac string) Claim {
 
 func (n netplan) RollbackApply(i string) string { return n.Apply(i) }
 
+// DNSApplies: netplan renders DNS for networkd, which hands it to resolved only.
+func (netplan) DNSApplies() string { return "systemctl is-active --quiet systemd-resolved" }
+
 // Apply is `netplan apply`, except in a container: there /sys is read-only, so
 // netplan's `udevadm trigger` fails, and the generated networkd configuration
 // is loaded by networkd directly (the lab's test hosts are containers; real
@@ -152,6 +160,9 @@ func (networkd) Apply(iface string) string {
 }
 func (n networkd) RollbackApply(iface string) string { return n.Apply(iface) }
 
+// DNSApplies: networkd hands DNS= to systemd-resolved only.
+func (networkd) DNSApplies() string { return "systemctl is-active --quiet systemd-resolved" }
+
 // networkManager adds a keyfile connection with a higher autoconnect priority.
 type networkManager struct{}
 
@@ -172,6 +183,9 @@ func (networkManager) RollbackApply(iface string) string {
 	return "nmcli connection reload && nmcli device connect " + shell.Quote(iface)
 }
 
+// DNSApplies: NetworkManager writes the resolver configuration itself.
+func (networkManager) DNSApplies() string { return "true" }
+
 // ifupdown owns /etc/network/interfaces, sourcing interfaces.d as Debian does.
 type ifupdown struct{}
 
@@ -186,3 +200,6 @@ func (ifupdown) Apply(iface string) string {
 	return "ifdown --force " + q + " || true; ip -4 addr flush dev " + q + "; ifup " + q
 }
 func (i ifupdown) RollbackApply(iface string) string { return i.Apply(iface) }
+
+// DNSApplies: dns-nameservers is read by resolvconf's ifupdown hook only.
+func (ifupdown) DNSApplies() string { return "command -v resolvconf >/dev/null" }
