@@ -126,6 +126,10 @@ func TestLabEachNetworkStack(t *testing.T) {
 			l.Up(nil)
 			assertConverged(t, l, 0)
 			l.Node(0).AssertFile("/etc/resolv.conf", "nameserver "+dns)
+			if stack == hosts.Ifupdown {
+				l.Node(0).AssertFile("/etc/network/interfaces", "iface eth1 inet dhcp", "source /etc/network/interfaces.d/*")
+				assert.NotContains(t, l.Node(0).ReadFile("/etc/network/interfaces"), "iface eth0", "eth0's stanza moved to interfaces.d")
+			}
 			l.AssertNoChanges()
 		})
 	}

@@ -72,6 +72,11 @@ type Claim struct {
 	Release string
 }
 
+// helperSetup writes a claim helper script to a temporary "$claim".
+func helperSetup(script string) string {
+	return "claim=$(mktemp)\ncat >\"$claim\" <<'HOMELAB_CLAIM'\n" + script + "HOMELAB_CLAIM"
+}
+
 // For returns the stack called name.
 func For(name string) (Stack, error) {
 	switch name {
@@ -92,6 +97,9 @@ var templateFS embed.FS
 
 //go:embed scripts/netplan-claim.py
 var netplanClaim string
+
+//go:embed scripts/ifupdown-claim.sh
+var ifupdownClaim string
 
 // templates are parsed once at start-up: a broken template fails every test
 // rather than a deploy.
@@ -123,7 +131,7 @@ func (netplan) Watch() []string          { return []string{"/etc/netplan/*.yaml"
 func (netplan) Claim(iface, mac string) Claim {
 	args := shell.Quote(iface) + " " + shell.Quote(mac)
 	return Claim{
-		Setup:   "claim=$(mktemp)\ncat >\"$claim\" <<'HOMELAB_CLAIM'\n" + netplanClaim + "HOMELAB_CLAIM",
+		Setup:   helperSetup(netplanClaim),
 		Carry:   `python3 "$claim" carry ` + args + ` "$desired"`,
 		Others:  `python3 "$claim" others ` + args + ` "$config_path"`,
 		Release: `python3 "$claim" ids ` + args + ` "$config_path" | while read -r id; do netplan set "ethernets.$id=null"; done`,
@@ -186,15 +194,28 @@ func (networkManager) RollbackApply(iface string) string {
 // DNSApplies: NetworkManager writes the resolver configuration itself.
 func (networkManager) DNSApplies() string { return "true" }
 
-// ifupdown owns /etc/network/interfaces, sourcing interfaces.d as Debian does.
+// ifupdown writes the interface's stanza into interfaces.d and takes it out of
+// the other files, keeping every other stanza there.
 type ifupdown struct{}
 
-func (ifupdown) Name() string               { return Ifupdown }
-func (ifupdown) ConfigPath(string) string   { return "/etc/network/interfaces" }
-func (ifupdown) ConfigMode() string         { return "0644" }
-func (ifupdown) Render(c Config) string     { return render("ifupdown.interfaces.tmpl", c) }
-func (ifupdown) Claim(string, string) Claim { return Claim{} }
-func (ifupdown) Watch() []string            { return nil }
+func (ifupdown) Name() string                   { return Ifupdown }
+func (ifupdown) ConfigPath(iface string) string { return "/etc/network/interfaces.d/homelab-" + iface }
+func (ifupdown) ConfigMode() string             { return "0644" }
+func (ifupdown) Render(c Config) string         { return render("ifupdown.interfaces.tmpl", c) }
+
+// Claim takes the interface's auto and iface stanzas out of
+// /etc/network/interfaces and interfaces.d, and makes sure interfaces.d is
+// sourced.
+func (ifupdown) Claim(iface, _ string) Claim {
+	return Claim{
+		Setup:   helperSetup(ifupdownClaim),
+		Others:  `bash "$claim" others ` + shell.Quote(iface) + ` "$config_path"`,
+		Release: `bash "$claim" release ` + shell.Quote(iface) + ` "$config_path"`,
+	}
+}
+func (ifupdown) Watch() []string {
+	return []string{"/etc/network/interfaces", "/etc/network/interfaces.d/*"}
+}
 func (ifupdown) Apply(iface string) string {
 	q := shell.Quote(iface)
 	return "ifdown --force " + q + " || true; ip -4 addr flush dev " + q + "; ifup " + q

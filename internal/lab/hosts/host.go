@@ -214,6 +214,9 @@ auto eth0
 iface eth0 inet static
     address %s
     gateway %s
+
+# a second interface the installer configured, never brought up here
+iface eth1 inet dhcp
 `, cidr, gw)}}, nil
 	}
 	return nil, fmt.Errorf("unknown network stack %q", stack)
