@@ -43,6 +43,9 @@ type Options struct {
 	NetworkStack hosts.Stack
 	// CloudInit gives every host cloud-init's network layout (netplan only).
 	CloudInit bool
+	// DHCP runs a DHCP server on the lab network and every host gets its install-time
+	// address from it, as a fresh install on a LAN does (hosts.Options.DHCP).
+	DHCP bool
 	// Kubernetes starts a control plane with a node per host, makes every host
 	// forward :16443 to it, and installs the real kubernetes provider plugin.
 	Kubernetes bool
@@ -84,7 +87,7 @@ func New(t testing.TB, count int, opts Options) *Lab {
 		opts.NetworkStack = hosts.Netplan
 	}
 	ctx := context.Background()
-	n, err := hosts.NewNetwork(ctx, hosts.Options{})
+	n, err := hosts.NewNetwork(ctx, hosts.Options{DHCP: opts.DHCP})
 	if err != nil {
 		t.Fatalf("lab: %v", err)
 	}

@@ -18,6 +18,11 @@ import (
 // API server forwarding (so that a reinstalled host gets it again) and, for running
 // hosts, a partition; a stopped host's partition is not on its disk, and the caller
 // that recorded it applies it with Partition before Start.
+//
+// Attach does not support DHCP labs (Options.DHCP): their DHCP server is a child of the
+// process that created the lab and stops with it, and an attached Network has none, so
+// a host it reinstalls would get the static installer config. scripts/lab makes only
+// static labs.
 func Attach(ctx context.Context, lab string, userKeyPEM []byte) (*Network, error) {
 	n := &Network{lab: lab, name: "homelab-lab-" + lab, log: io.Discard}
 	out, err := docker(ctx, nil, "network", "inspect", "--format",

@@ -104,9 +104,9 @@ func (h *Host) create(ctx context.Context) error {
 	h.mu.Unlock()
 
 	_, _ = docker(ctx, nil, "rm", "-f", "-v", h.container)
-	if _, err := docker(ctx, nil, "create",
+	args := []string{"create",
 		"--name", h.container, "--hostname", h.name,
-		"--label", Label+"="+h.n.lab, "--label", Label+".host="+h.name, "--label", Label+".stack="+string(h.stack), "--label", Label+".cloudinit="+fmt.Sprint(h.cloudInit),
+		"--label", Label + "=" + h.n.lab, "--label", Label + ".host=" + h.name, "--label", Label + ".stack=" + string(h.stack), "--label", Label + ".cloudinit=" + fmt.Sprint(h.cloudInit),
 		"--network", h.n.name, "--ip", h.ip.String(),
 		// NET_ADMIN: scenarios add and move addresses. SYS_ADMIN: lab-init turns
 		// Docker's bind-mounted /etc files into plain files, and hostnamectl sets
@@ -116,7 +116,12 @@ func (h *Host) create(ctx context.Context) error {
 		"-v", "/sys/fs/cgroup:/sys/fs/cgroup:ro",
 		"--stop-signal", "SIGRTMIN+3",
 		"--env", "container=docker",
-		image); err != nil {
+	}
+	// The MAC is the address's (macFor): the engine's own where --mac-address is refused.
+	if macFlagSupported(ctx) {
+		args = append(args, "--mac-address", macFor(h.ip))
+	}
+	if _, err := docker(ctx, nil, append(args, image)...); err != nil {
 		return err
 	}
 	files, err := h.installFiles(id, key)
@@ -128,6 +133,18 @@ func (h *Host) create(ctx context.Context) error {
 	}
 	if _, err := docker(ctx, nil, "start", h.container); err != nil {
 		return err
+	}
+	if h.n.dhcp != nil {
+		// The DHCP reservation names macFor's MAC: an engine that picked another
+		// would leave the host without an address.
+		got, err := docker(ctx, nil, "inspect", "--format",
+			`{{with index .NetworkSettings.Networks "`+h.n.name+`"}}{{.MacAddress}}{{end}}`, h.container)
+		if err != nil {
+			return err
+		}
+		if want := macFor(h.ip); got != want {
+			return fmt.Errorf("eth0 has MAC %q, not %s, which the DHCP reservation for %s names", got, want, h.ip)
+		}
 	}
 	return h.waitSSH(ctx)
 }
@@ -151,16 +168,24 @@ func (h *Host) installFiles(machineID string, key keyPair) ([]file, error) {
 		{path: "home/" + DefaultUser + "/.ssh/", mode: 0o700, uid: 1000},
 		{path: "home/" + DefaultUser + "/.ssh/authorized_keys", mode: 0o600, uid: 1000, data: h.n.user.authorized + "\n"},
 	}
-	net, err := networkConfig(h.stack, h.ip, h.n.subnet.Bits(), h.n.gateway)
+	dhcp := h.n.dhcp != nil
+	var net []file
+	var err error
+	switch {
+	case h.cloudInit:
+		net, err = cloudInitConfig(h.stack, h.ip, h.n.subnet.Bits(), h.n.gateway, dhcp)
+	case dhcp:
+		net, err = dhcpNetworkConfig(h.stack)
+	default:
+		net, err = networkConfig(h.stack, h.ip, h.n.subnet.Bits(), h.n.gateway)
+	}
 	if err != nil {
 		return nil, err
 	}
-	if h.cloudInit {
-		if net, err = cloudInitConfig(h.stack, h.ip, h.n.subnet.Bits(), h.n.gateway); err != nil {
-			return nil, err
-		}
-	}
 	files = append(files, net...)
+	if dhcp {
+		files = append(files, dhcpFlushFiles()...)
+	}
 	if t := h.n.apiTarget(); t.IsValid() {
 		files = append(files, forwardFiles(t)...)
 	}
@@ -228,10 +253,19 @@ iface eth1 inet dhcp
 // and cloud-init's configuration directory. cloud-init itself is not installed
 // (it would look for a datasource at every boot): its presence is what the
 // program checks. Real cloud-init matches by MAC, which a veth's lack of a
-// permanent MAC makes unusable here, so the lab's file matches by name.
-func cloudInitConfig(stack Stack, ip netip.Addr, bits int, gw netip.Addr) ([]file, error) {
+// permanent MAC makes unusable here, so the lab's file matches by name. With dhcp,
+// eth0 asks for DHCP, as a datasource that configures no address renders it.
+func cloudInitConfig(stack Stack, ip netip.Addr, bits int, gw netip.Addr, dhcp bool) ([]file, error) {
 	if stack != Netplan {
 		return nil, fmt.Errorf("cloud-init's network layout is netplan's, not %s's", stack)
+	}
+	eth0 := fmt.Sprintf(`      addresses: [%s]
+      routes:
+        - to: default
+          via: %s
+`, netip.PrefixFrom(ip, bits), gw)
+	if dhcp {
+		eth0 = "      dhcp4: true\n"
 	}
 	return []file{
 		{path: "etc/netplan/50-cloud-init.yaml", mode: 0o600, data: fmt.Sprintf(`# This file is generated from information provided by the datasource.  Changes
@@ -240,17 +274,13 @@ network:
   version: 2
   ethernets:
     eth0:
-      addresses: [%s]
-      routes:
-        - to: default
-          via: %s
-      match:
+%s      match:
         name: eth0
       set-name: eth0
     eth1:
       dhcp4: true
       optional: true
-`, netip.PrefixFrom(ip, bits), gw)},
+`, eth0)},
 		{path: "etc/cloud/cloud.cfg.d/90-installer.cfg", mode: 0o644, data: "# written by the lab's installer: cloud-init's configuration directory\ndatasource_list: [ None ]\n"},
 	}, nil
 }

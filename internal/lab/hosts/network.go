@@ -35,7 +35,8 @@ const Label = "homelab.lab"
 //
 //	.1         the gateway: the machine itself (the control plane listens here)
 //	.10-.99    free for static addresses scenarios assign (StaticAddress)
-//	.101-.127  the hosts' install-time addresses, in creation order
+//	.101-.127  the hosts' install-time addresses, in creation order (with DHCP, the
+//	           DHCP server's range, every address reserved for one MAC: macFor)
 //	.128-.255  Docker's own allocations (--ip-range), away from both
 const (
 	staticBase  = 10
@@ -52,6 +53,9 @@ type Options struct {
 	Subnet netip.Prefix
 	// Log receives progress lines (image builds); nil discards them.
 	Log io.Writer
+	// DHCP runs a DHCP server (dnsmasq) on the lab's bridge, and every host's installer
+	// configures eth0 by DHCP instead of a static address (see dhcp.go).
+	DHCP bool
 }
 
 // Network is one lab: a private Docker network, its hosts, and the SSH key the
@@ -64,12 +68,15 @@ type Network struct {
 	user    keyPair
 	log     io.Writer
 
+	dhcp *dhcpServer // nil without Options.DHCP
+
 	mu        sync.Mutex
 	hosts     []*Host
 	apiServer netip.AddrPort
 }
 
-// NewNetwork creates the Docker network of a new lab.
+// NewNetwork creates the Docker network of a new lab (its bridge on the machine is
+// hl-<lab id>) and, with Options.DHCP, starts its DHCP server.
 func NewNetwork(ctx context.Context, opts Options) (*Network, error) {
 	lab := opts.Lab
 	if lab == "" {
@@ -78,6 +85,9 @@ func NewNetwork(ctx context.Context, opts Options) (*Network, error) {
 			return nil, fmt.Errorf("generating lab id: %w", err)
 		}
 		lab = hex.EncodeToString(b)
+	}
+	if len(bridgeName(lab)) > 15 {
+		return nil, fmt.Errorf("creating lab network: lab id %q is longer than 12 characters (its bridge %s would exceed 15)", lab, bridgeName(lab))
 	}
 	user, err := newKeyPair(DefaultUser + "@homelab-lab-" + lab)
 	if err != nil {
@@ -101,9 +111,17 @@ func NewNetwork(ctx context.Context, opts Options) (*Network, error) {
 		_, err := docker(ctx, nil, "network", "create", "--driver", "bridge",
 			"--subnet", s.String(), "--gateway", gw.String(),
 			"--ip-range", netip.PrefixFrom(offset(s, 128), 25).String(),
+			"-o", "com.docker.network.bridge.name="+bridgeName(lab),
 			"--label", Label+"="+lab, n.name)
 		if err == nil {
 			n.subnet, n.gateway = s, gw
+			if opts.DHCP {
+				if n.dhcp, err = startDHCP(n); err != nil {
+					_ = Remove(ctx, lab)
+					return nil, fmt.Errorf("creating lab network %s: the DHCP server: %w", n.name, err)
+				}
+				registerDHCP(lab, n.dhcp)
+			}
 			return n, nil
 		}
 		errs = append(errs, err)
@@ -255,6 +273,9 @@ func (n *Network) reserve(name string, opts HostOptions) (*Host, error) {
 	if !addr.IsValid() || !n.subnet.Contains(addr) {
 		return nil, fmt.Errorf("creating host %s: no address available in %s", name, n.subnet)
 	}
+	if n.dhcp != nil && !inHostBand(n.subnet, addr) {
+		return nil, fmt.Errorf("creating host %s: %s is outside the hosts' band, which the DHCP server's reservations cover", name, addr)
+	}
 	for _, o := range n.hosts {
 		if o.name == name || o.ip == addr {
 			return nil, fmt.Errorf("creating host %s: name or address %s already in use", name, addr)
@@ -277,6 +298,10 @@ func (n *Network) nextAddress() netip.Addr {
 		}
 	}
 	return netip.Addr{}
+}
+
+func inHostBand(subnet netip.Prefix, a netip.Addr) bool {
+	return !a.Less(offset(subnet, hostBase)) && !offset(subnet, hostBase+hostCount-1).Less(a)
 }
 
 // ForwardAPIServer makes every host, present and future, forward its port 16443 to
@@ -302,13 +327,15 @@ func (n *Network) apiTarget() netip.AddrPort {
 	return n.apiServer
 }
 
-// Close removes every container and the network of this lab.
+// Close removes every container and the network of this lab, and stops its DHCP server.
 func (n *Network) Close(ctx context.Context) error {
 	return Remove(ctx, n.lab)
 }
 
-// Remove deletes every container and network labelled with lab id lab, and nothing else.
+// Remove deletes every container and network labelled with lab id lab, and nothing
+// else, and stops the lab's DHCP server if this process runs it.
 func Remove(ctx context.Context, lab string) error {
+	stopDHCP(lab)
 	var errs []error
 	ids, err := docker(ctx, nil, "ps", "-aq", "--filter", "label="+Label+"="+lab)
 	if err != nil {
