@@ -312,11 +312,14 @@ func (s *Stack) Up(ctx context.Context, opts ...optup.Option) Result {
 		pre.Preview = true
 		return pre
 	}
+	// The preview the CLI runs first has just passed: the update itself is the
+	// Automation API's Up, which alone would skip it.
 	return s.UpSkipPreview(ctx, opts...)
 }
 
-// UpSkipPreview runs `pulumi up --skip-preview`: only for a test that says why
-// it must not preview first (the Automation API's own Up).
+// UpSkipPreview runs `pulumi up --skip-preview`, the Automation API's own Up.
+// Only for a caller that previewed itself (Up, the demo) or a test that says
+// why it must not preview first (lab.UpSkipPreview takes the reason).
 func (s *Stack) UpSkipPreview(ctx context.Context, opts ...optup.Option) Result {
 	return s.run(func(ch chan events.EngineEvent, out *bytes.Buffer) error {
 		_, err := s.stack.Up(ctx, append(opts, optup.EventStreams(ch), optup.ProgressStreams(out), optup.ErrorProgressStreams(out))...)

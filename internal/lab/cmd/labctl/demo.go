@@ -143,7 +143,8 @@ func upAsTheCLI(ctx context.Context, st *engine.Stack, prog *progress) (engine.R
 	}
 	fmt.Printf("previewed: %s\n", prog.summary())
 	prog.reset(true)
-	// the preview just ran, as the CLI's own: the update follows without another
+	// Skips no preview: the preview a person's `pulumi up` runs first just ran
+	// above (shown as its own plan); a second one would only double the time.
 	res := st.UpSkipPreview(ctx)
 	if res.Err != nil {
 		return res, fmt.Errorf("up failed: %s\n%s", engine.ErrText(res.Err), tail(res.Output, 4000))
