@@ -28,15 +28,15 @@ func TestSnapInstallLifecycle(t *testing.T) {
 		{cmd: "snap install microk8s --classic --channel=9.99/stable", code: 1, err: "error: requested channel \"9.99/stable\" is not available\n"},
 		{cmd: "snap install microk8s --classic --channel=1.30/stable", out: "microk8s (1.30/stable) v1.30.14 from Canonical✓ installed\n", check: func(t *testing.T) {
 			for file, want := range map[string]string{
-				"var/snap/microk8s/current/args/kube-apiserver":                     "--secure-port=16443\n",
-				"var/snap/microk8s/current/args/cluster-agent":                      "--bind 0.0.0.0:25000\n",
-				"var/snap/microk8s/current/var/kubernetes/backend/info.yaml":        "Address: 127.0.0.1:19001\n",
-				"var/snap/microk8s/current/var/kubernetes/backend/cluster.yaml":     "- Address: 127.0.0.1:19001\n",
-				"var/snap/microk8s/current/args/certs.d/docker.io/hosts.toml":       "registry-1.docker.io",
-				unit:                                                                "ExecStart=/usr/bin/snap run microk8s.daemon-cluster-agent\n",
-				"var/snap/microk8s/common/etc/launcher/install.yaml":                "- name: dns",
-				"var/snap/microk8s/current/certs/ca.crt":                            "BEGIN CERTIFICATE",
-				"var/snap/microk8s/current/certs/server.crt":                        "BEGIN CERTIFICATE",
+				"var/snap/microk8s/current/args/kube-apiserver":                 "--secure-port=16443\n",
+				"var/snap/microk8s/current/args/cluster-agent":                  "--bind 0.0.0.0:25000\n",
+				"var/snap/microk8s/current/var/kubernetes/backend/info.yaml":    "Address: 127.0.0.1:19001\n",
+				"var/snap/microk8s/current/var/kubernetes/backend/cluster.yaml": "- Address: 127.0.0.1:19001\n",
+				"var/snap/microk8s/current/args/certs.d/docker.io/hosts.toml":   "registry-1.docker.io",
+				unit: "ExecStart=/usr/bin/snap run microk8s.daemon-cluster-agent\n",
+				"var/snap/microk8s/common/etc/launcher/install.yaml": "- name: dns",
+				"var/snap/microk8s/current/certs/ca.crt":             "BEGIN CERTIFICATE",
+				"var/snap/microk8s/current/certs/server.crt":         "BEGIN CERTIFICATE",
 			} {
 				if got := th.file(file); !strings.Contains(got, want) {
 					t.Errorf("%s does not contain %q:\n%s", file, want, got)
@@ -156,7 +156,7 @@ addons:
 	}, {
 		name: "/etc/microk8s.yaml is found first",
 		files: map[string]string{
-			"etc/microk8s.yaml":                      "version: 0.1.0\nextraKubeletArgs:\n  --max-pods: \"50\"\n",
+			"etc/microk8s.yaml":                       "version: 0.1.0\nextraKubeletArgs:\n  --max-pods: \"50\"\n",
 			"var/snap/microk8s/common/.microk8s.yaml": cfg,
 		},
 		check: func(t *testing.T, th *testHost, _ result) {
