@@ -7,6 +7,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"log"
 	"net"
 	"net/http"
 	"os"
@@ -61,16 +63,17 @@ func (h *Host) StartAgent(ctx context.Context) (*Agent, error) {
 	mux.HandleFunc("GET "+statePath, a.handleGetState)
 	mux.HandleFunc("POST "+statePath, a.handlePostState)
 	mux.HandleFunc("POST "+joinPathV2, a.handleJoin)
-	a.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, BaseContext: func(net.Listener) context.Context { return ctx }}
+	a.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: log.New(io.Discard, "", 0), BaseContext: func(net.Listener) context.Context { return ctx }}
 	a.wg.Add(1)
 	go func() {
 		defer a.wg.Done()
 		_ = a.srv.Serve(tls.NewListener(ln, cfg))
 	}()
+	// Catch up with the members before answering for this node's state.
+	h.Sync(ctx)
 	a.wg.Add(1)
 	go func() {
 		defer a.wg.Done()
-		h.Sync(ctx)
 		launch := time.NewTicker(orDefault(h.LauncherInterval, 5*time.Second))
 		sync := time.NewTicker(orDefault(h.SyncInterval, 3*time.Second))
 		defer launch.Stop()
